@@ -1,0 +1,133 @@
+//! The error type of the spiking crate.
+
+use csvae_encoding::EncodingError;
+use thiserror::Error;
+
+/// Errors raised when spiking layers or a CSVAE are built or simulated with invalid input.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SpikingError {
+    /// A bias does not have one value per output channel or feature.
+    #[error(
+        "layer {layer}: bias shape {bias:?} does not fit weight shape {weight:?}; expected [{expected}]"
+    )]
+    BiasShape {
+        /// Name of the layer, such as `conv1`.
+        layer: String,
+        /// Shape of the weight.
+        weight: Vec<usize>,
+        /// Shape of the bias.
+        bias: Vec<usize>,
+        /// Expected bias length (output channels or features).
+        expected: usize,
+    },
+
+    /// A weight does not fit the layer that feeds it or the layer it feeds.
+    #[error("layer {layer}: weight shape {actual:?} does not fit the network; expected {expected:?}")]
+    WeightShape {
+        /// Name of the layer, such as `deconv2`.
+        layer: String,
+        /// The expected weight shape.
+        expected: Vec<usize>,
+        /// The weight shape found.
+        actual: Vec<usize>,
+    },
+
+    /// A tensor given to a layer or network has the wrong shape.
+    #[error("{what}: shape {actual:?} is invalid; expected {expected:?}")]
+    InputShape {
+        /// The input, such as `images` or `z`.
+        what: String,
+        /// The expected shape.
+        expected: Vec<usize>,
+        /// The shape found.
+        actual: Vec<usize>,
+    },
+
+    /// A stride of zero, or a kernel larger than the padded input.
+    #[error(
+        "layer {layer}: kernel {kernel:?}, stride {stride:?} and padding {padding:?} give no output for input size {input_size:?}"
+    )]
+    Geometry {
+        /// Name of the layer.
+        layer: String,
+        /// Kernel size `[height, width]`.
+        kernel: [usize; 2],
+        /// Stride `[height, width]`.
+        stride: [usize; 2],
+        /// Padding `[height, width]`.
+        padding: [usize; 2],
+        /// Input size `[height, width]`.
+        input_size: [usize; 2],
+    },
+
+    /// A convolution has a zero stride.
+    #[error("layer {layer}: stride is 0; use a stride of 1 or more")]
+    ZeroStride {
+        /// Name of the layer.
+        layer: String,
+    },
+
+    /// A simulation was configured with zero time steps.
+    #[error("time_steps is 0; a simulation needs at least one time step")]
+    ZeroTimeSteps,
+
+    /// The readout warm-up skips every time step.
+    #[error(
+        "readout warm-up skips {skipped_steps} of {time_steps} time steps; it must leave at least one step to average"
+    )]
+    WarmUpTooLong {
+        /// Steps the warm-up skips.
+        skipped_steps: usize,
+        /// Time steps of the simulation.
+        time_steps: usize,
+    },
+
+    /// The warm-up fraction lies outside `[0, 1)`.
+    #[error("readout warm-up fraction {fraction} is outside [0, 1)")]
+    InvalidWarmUpFraction {
+        /// The invalid fraction.
+        fraction: f32,
+    },
+
+    /// A firing threshold is zero, negative or not finite.
+    #[error("layer {layer}: v_threshold {v_threshold} is invalid; use a finite value above 0")]
+    InvalidThreshold {
+        /// Name of the layer whose neurons use the threshold.
+        layer: String,
+        /// The invalid threshold.
+        v_threshold: f32,
+    },
+
+    /// A readout scale is not finite.
+    #[error("readout {readout}: scale {scale} is not finite")]
+    InvalidReadoutScale {
+        /// Name of the readout layer.
+        readout: String,
+        /// The invalid scale.
+        scale: f32,
+    },
+
+    /// The encoder and the simulation disagree on the number of time steps.
+    #[error(
+        "the encoder produces {encoder_steps} time steps but the simulation runs {config_steps}; build the encoder with the simulation's time_steps"
+    )]
+    TimeStepsMismatch {
+        /// Time steps of the encoder.
+        encoder_steps: usize,
+        /// Time steps of the simulation configuration.
+        config_steps: usize,
+    },
+
+    /// Building the input encoder failed.
+    #[error("input encoding failed: {0}")]
+    Encoding(#[from] EncodingError),
+
+    /// Reading a tensor back from its device failed.
+    #[error("reading {what} from the device failed: {message}")]
+    DataRead {
+        /// The tensor that was read.
+        what: String,
+        /// The message of burn's data error.
+        message: String,
+    },
+}

@@ -1,0 +1,704 @@
+//! Time-stepped simulation of the CSVAE on the dense path: the encoder for `T` steps, then the
+//! decoder for `T` steps driven by the settled `z`.
+
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Tensor, TensorData};
+use csvae_encoding::SpikeEncoder;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::config::{LatentSampling, OutputReadout, SimulationConfig};
+use crate::engine::{DenseEngine, StepEngine};
+use crate::error::SpikingError;
+use crate::layers::{FanOut, SpikingLinear};
+use crate::model::Csvae;
+use crate::neuron::{IfParams, IfState};
+use crate::statistics::{InputKind, LayerStatistics, SimulationStatistics, SpikeCounter};
+
+/// Result of the encoder phase.
+///
+/// # Shapes
+///
+/// - `mu`, `logvar`, `z`: `[batch, latent]`
+#[derive(Debug, Clone)]
+pub struct EncoderOutput {
+    /// Mean of the latent distribution, from the fc21 readout.
+    pub mu: Tensor<2>,
+    /// Log-variance of the latent distribution, from the fc22 readout.
+    pub logvar: Tensor<2>,
+    /// The latent code chosen by [`SimulationConfig::latent_sampling`].
+    pub z: Tensor<2>,
+    /// Statistics of conv0..conv3, fc21 and fc22.
+    pub statistics: SimulationStatistics,
+}
+
+/// Result of the decoder phase.
+///
+/// # Shapes
+///
+/// - `reconstruction`: `[batch, channels, height, width]`
+#[derive(Debug, Clone)]
+pub struct DecoderOutput {
+    /// The image readout.
+    pub reconstruction: Tensor<4>,
+    /// Statistics of fc3 and deconv1..deconv4.
+    pub statistics: SimulationStatistics,
+}
+
+/// Result of a full CSVAE run.
+///
+/// # Shapes
+///
+/// - `reconstruction`: `[batch, channels, height, width]`
+/// - `mu`, `logvar`, `z`: `[batch, latent]`
+#[derive(Debug, Clone)]
+pub struct CsvaeOutput {
+    /// The image readout.
+    pub reconstruction: Tensor<4>,
+    /// Mean of the latent distribution.
+    pub mu: Tensor<2>,
+    /// Log-variance of the latent distribution.
+    pub logvar: Tensor<2>,
+    /// The latent code that drove the decoder.
+    pub z: Tensor<2>,
+    /// Statistics of every layer, encoder first.
+    pub statistics: SimulationStatistics,
+}
+
+impl Csvae {
+    /// Encodes `images` with [`SimulationConfig::input_encoder`], runs the encoder for `T`
+    /// steps and then the decoder for `T` steps.
+    ///
+    /// # Shapes
+    ///
+    /// - `images`: `[batch, channels, height, width]`, values in `[0, 1]`
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Csvae::encode`] and [`Csvae::decode`].
+    pub fn run(&self, images: Tensor<4>, config: &SimulationConfig) -> Result<CsvaeOutput, SpikingError> {
+        let encoder = self.input_encoder(images, config)?;
+        self.run_with_encoder(encoder, config)
+    }
+
+    /// Runs the encoder and then the decoder, with input from `encoder`.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Csvae::encoder_simulation`] and [`Csvae::decode`].
+    pub fn run_with_encoder(
+        &self,
+        encoder: SpikeEncoder,
+        config: &SimulationConfig,
+    ) -> Result<CsvaeOutput, SpikingError> {
+        let encoded = self.encoder_simulation(encoder, config)?.finish()?;
+        let decoded = self.decode(encoded.z.clone(), config)?;
+
+        let mut statistics = encoded.statistics;
+        statistics.extend(decoded.statistics);
+        Ok(CsvaeOutput {
+            reconstruction: decoded.reconstruction,
+            mu: encoded.mu,
+            logvar: encoded.logvar,
+            z: encoded.z,
+            statistics,
+        })
+    }
+
+    /// Runs the encoder alone for `T` steps and returns `mu`, `logvar` and `z`.
+    ///
+    /// # Shapes
+    ///
+    /// - `images`: `[batch, channels, height, width]`, values in `[0, 1]`
+    ///
+    /// # Errors
+    ///
+    /// [`SpikingError::Encoding`] for invalid images, and the errors of
+    /// [`Csvae::encoder_simulation`].
+    pub fn encode(&self, images: Tensor<4>, config: &SimulationConfig) -> Result<EncoderOutput, SpikingError> {
+        let encoder = self.input_encoder(images, config)?;
+        self.encoder_simulation(encoder, config)?.finish()
+    }
+
+    /// Runs the decoder alone for `T` steps, driven by `z`.
+    ///
+    /// # Shapes
+    ///
+    /// - `z`: `[batch, latent]`
+    /// - output reconstruction: `[batch, channels, height, width]`
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Csvae::decoder_simulation`].
+    pub fn decode(&self, z: Tensor<2>, config: &SimulationConfig) -> Result<DecoderOutput, SpikingError> {
+        self.decoder_simulation(z, config)?.finish()
+    }
+
+    fn input_encoder(&self, images: Tensor<4>, config: &SimulationConfig) -> Result<SpikeEncoder, SpikingError> {
+        config.validate()?;
+        self.check_images(images.dims())?;
+        Ok(SpikeEncoder::new(
+            config.input_encoder,
+            images,
+            config.time_steps,
+            config.input_seed,
+        )?)
+    }
+
+    fn check_images(&self, dims: [usize; 4]) -> Result<(), SpikingError> {
+        let [batch, channels, height, width] = dims;
+        if [channels, height, width] != self.image_shape {
+            let [c, h, w] = self.image_shape;
+            return Err(SpikingError::InputShape {
+                what: "images".to_string(),
+                expected: vec![batch, c, h, w],
+                actual: dims.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    fn neuron_params(&self, v_threshold: f32, config: &SimulationConfig) -> IfParams {
+        IfParams {
+            v_threshold,
+            reset: config.reset,
+        }
+    }
+
+    /// Prepares a step-by-step run of the encoder with input from `encoder`.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`SimulationConfig::validate`], [`SpikingError::TimeStepsMismatch`] when
+    /// the encoder's time steps differ from the configuration's, and
+    /// [`SpikingError::InputShape`] when its steps do not have the image shape.
+    pub fn encoder_simulation(
+        &self,
+        encoder: SpikeEncoder,
+        config: &SimulationConfig,
+    ) -> Result<EncoderSimulation<'_>, SpikingError> {
+        let skipped_steps = config.validate()?;
+        if encoder.time_steps() != config.time_steps {
+            return Err(SpikingError::TimeStepsMismatch {
+                encoder_steps: encoder.time_steps(),
+                config_steps: config.time_steps,
+            });
+        }
+        let dims = encoder.dims();
+        self.check_images(dims)?;
+        let batch = dims[0];
+        let device = encoder.device().clone();
+
+        let thresholds = &self.thresholds;
+        let neurons = [thresholds.conv0, thresholds.conv1, thresholds.conv2, thresholds.conv3]
+            .map(|v_threshold| self.neuron_params(v_threshold, config));
+        let mut states = Vec::with_capacity(4);
+        let mut counters = Vec::with_capacity(4);
+        for ((params, [c, h, w]), layer) in neurons.iter().zip(self.encoder_shapes).zip(["conv0", "conv1", "conv2", "conv3"]) {
+            states.push(params.init_state([batch, c, h, w], config.initial_membrane, &device));
+            counters.push(SpikeCounter::new(&format!("{layer} spikes"), [batch, c, h, w]));
+        }
+        let input_counter = (!encoder.is_analog()).then(|| SpikeCounter::new("input spikes", dims));
+
+        Ok(EncoderSimulation {
+            network: self,
+            engine: DenseEngine,
+            config: *config,
+            encoder,
+            skipped_steps,
+            step: 0,
+            neurons,
+            states,
+            input_counter,
+            counters,
+            analog_current: None,
+            readout_sum: None,
+        })
+    }
+
+    /// Prepares a step-by-step run of the decoder driven by `z`.
+    ///
+    /// # Shapes
+    ///
+    /// - `z`: `[batch, latent]`
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`SimulationConfig::validate`], and [`SpikingError::InputShape`] when `z`
+    /// does not have `latent` columns.
+    pub fn decoder_simulation(
+        &self,
+        z: Tensor<2>,
+        config: &SimulationConfig,
+    ) -> Result<DecoderSimulation<'_>, SpikingError> {
+        let skipped_steps = config.validate()?;
+        let [batch, latent] = z.dims();
+        if latent != self.latent_size() {
+            return Err(SpikingError::InputShape {
+                what: "z".to_string(),
+                expected: vec![batch, self.latent_size()],
+                actual: vec![batch, latent],
+            });
+        }
+        let device = z.device();
+
+        // z is constant over the steps, so fc3's current is computed once.
+        let [c3, h3, w3] = self.encoder_shapes[3];
+        let fc3_current = self.layers.fc3.current(z).reshape([batch, c3, h3, w3]);
+
+        let thresholds = &self.thresholds;
+        let neurons = [thresholds.fc3, thresholds.deconv1, thresholds.deconv2, thresholds.deconv3]
+            .map(|v_threshold| self.neuron_params(v_threshold, config));
+        let shapes = [
+            self.encoder_shapes[3],
+            self.decoder_shapes[0],
+            self.decoder_shapes[1],
+            self.decoder_shapes[2],
+        ];
+        let mut states = Vec::with_capacity(4);
+        let mut counters = Vec::with_capacity(4);
+        for ((params, [c, h, w]), layer) in neurons.iter().zip(shapes).zip(["fc3", "deconv1", "deconv2", "deconv3"]) {
+            states.push(params.init_state([batch, c, h, w], config.initial_membrane, &device));
+            counters.push(SpikeCounter::new(&format!("{layer} spikes"), [batch, c, h, w]));
+        }
+
+        let output = match config.output_readout {
+            OutputReadout::MeanCurrent => None,
+            OutputReadout::SpikeCount => {
+                let params = self.neuron_params(self.thresholds.deconv4, config);
+                let [c, h, w] = self.image_shape;
+                let state = params.init_state([batch, c, h, w], config.initial_membrane, &device);
+                let counter = SpikeCounter::new("deconv4 spikes", [batch, c, h, w]);
+                Some(OutputNeurons {
+                    params,
+                    state,
+                    counter,
+                })
+            }
+        };
+
+        Ok(DecoderSimulation {
+            network: self,
+            engine: DenseEngine,
+            time_steps: config.time_steps,
+            skipped_steps,
+            batch,
+            step: 0,
+            fc3_current,
+            neurons,
+            states,
+            counters,
+            output,
+            readout_sum: None,
+        })
+    }
+}
+
+/// A step-by-step run of the encoder (conv0..conv3 and the fc21/fc22 readouts).
+///
+/// Each [`EncoderSimulation::step`] takes one input step from the encoder and advances every
+/// layer in order; [`EncoderSimulation::finish`] runs the remaining steps and reads out.
+#[derive(Debug)]
+pub struct EncoderSimulation<'a> {
+    network: &'a Csvae,
+    engine: DenseEngine,
+    config: SimulationConfig,
+    encoder: SpikeEncoder,
+    skipped_steps: usize,
+    step: usize,
+    neurons: [IfParams; 4],
+    states: Vec<IfState<4>>,
+    input_counter: Option<SpikeCounter>,
+    counters: Vec<SpikeCounter>,
+    /// conv0's current for constant-current input, which does not change over the steps.
+    analog_current: Option<Tensor<4>>,
+    /// conv3 spikes summed over the readout window.
+    readout_sum: Option<Tensor<4>>,
+}
+
+impl EncoderSimulation<'_> {
+    /// Returns the number of steps `T`.
+    pub fn time_steps(&self) -> usize {
+        self.config.time_steps
+    }
+
+    /// Returns the number of steps already run.
+    pub fn current_step(&self) -> usize {
+        self.step
+    }
+
+    /// Advances the encoder by one time step; returns `false`, doing nothing, after `T` steps.
+    ///
+    /// # Errors
+    ///
+    /// [`SpikingError::DataRead`] when spike counts cannot be read back from the device.
+    pub fn step(&mut self) -> Result<bool, SpikingError> {
+        let Some(input) = self.encoder.next_step() else {
+            return Ok(false);
+        };
+        let layers = &self.network.layers;
+        let engine = self.engine;
+
+        let current = match &mut self.input_counter {
+            Some(counter) => {
+                counter.add(input.clone())?;
+                engine.conv2d(&layers.conv0, input)
+            }
+            None => self
+                .analog_current
+                .get_or_insert_with(|| engine.conv2d(&layers.conv0, input))
+                .clone(),
+        };
+        let mut spikes = engine.neuron_step(&self.neurons[0], &mut self.states[0], current);
+        self.counters[0].add(spikes.clone())?;
+
+        for (index, conv) in [&layers.conv1, &layers.conv2, &layers.conv3].into_iter().enumerate() {
+            let current = engine.conv2d(conv, spikes);
+            let layer = index + 1;
+            spikes = engine.neuron_step(&self.neurons[layer], &mut self.states[layer], current);
+            self.counters[layer].add(spikes.clone())?;
+        }
+
+        if self.step >= self.skipped_steps {
+            self.readout_sum = Some(match self.readout_sum.take() {
+                Some(sum) => sum + spikes,
+                None => spikes,
+            });
+        }
+        self.step += 1;
+        Ok(true)
+    }
+
+    /// Runs the remaining steps, reads `mu` and `logvar` out and chooses `z`.
+    ///
+    /// `mu = scale_fc21 * (W_fc21 * mean(s_conv3) + b_fc21)`, the mean of fc21's current over
+    /// the readout window, computed from the mean spikes because the current is linear in them;
+    /// `logvar` likewise with fc22.
+    ///
+    /// # Errors
+    ///
+    /// [`SpikingError::DataRead`] when spike counts cannot be read back from the device.
+    pub fn finish(mut self) -> Result<EncoderOutput, SpikingError> {
+        while self.step()? {}
+
+        let network = self.network;
+        let layers = &network.layers;
+        let scales = network.readout_scales;
+        let [batch, ..] = self.encoder.dims();
+        let window = (self.config.time_steps - self.skipped_steps) as f32;
+        let mean_spikes = self
+            .readout_sum
+            .take()
+            .map(|sum| sum.div_scalar(window).reshape([batch as i64, -1]))
+            .ok_or(SpikingError::ZeroTimeSteps)?;
+
+        let mu = layers.fc21.current(mean_spikes.clone()).mul_scalar(scales.fc21);
+        let logvar = layers.fc22.current(mean_spikes).mul_scalar(scales.fc22);
+        let z = match self.config.latent_sampling {
+            LatentSampling::Mean => mu.clone(),
+            LatentSampling::Sample { seed } => {
+                let eps = standard_normal(seed, mu.dims(), &mu.device());
+                mu.clone() + logvar.clone().div_scalar(2.0).exp() * eps
+            }
+        };
+
+        let statistics = self.statistics(batch)?;
+        Ok(EncoderOutput {
+            mu,
+            logvar,
+            z,
+            statistics,
+        })
+    }
+
+    fn statistics(self, batch: usize) -> Result<SimulationStatistics, SpikingError> {
+        let network = self.network;
+        let layers = &network.layers;
+        let time_steps = self.config.time_steps;
+        let [_, height, width] = network.image_shape;
+
+        let mut input_counts = match self.input_counter {
+            Some(counter) => Some(counter.finish()?),
+            None => None,
+        };
+        let mut statistics = Vec::new();
+        let mut input_size = [height, width];
+        let mut spike_counts = Vec::new();
+        for ((conv, counter), shape) in layers.encoder_convolutions().into_iter().zip(self.counters).zip(network.encoder_shapes) {
+            let fan_out = conv.fan_out(input_size)?;
+            let output_counts = counter.finish()?;
+            let spikes = Spikes {
+                counts: &output_counts,
+                neurons: shape.iter().product(),
+            };
+            statistics.push(layer_statistics(conv.name(), &fan_out, input_counts.as_deref(), spikes, batch, time_steps));
+            input_size = [shape[1], shape[2]];
+            input_counts = Some(output_counts.clone());
+            spike_counts = output_counts;
+        }
+
+        let conv3_spikes: u64 = spike_counts.iter().sum();
+        for readout in [&layers.fc21, &layers.fc22] {
+            statistics.push(readout_statistics(readout, conv3_spikes, batch));
+        }
+        Ok(SimulationStatistics {
+            batch_size: batch,
+            time_steps,
+            layers: statistics,
+        })
+    }
+}
+
+/// IF neurons at deconv4 for [`OutputReadout::SpikeCount`].
+#[derive(Debug)]
+struct OutputNeurons {
+    params: IfParams,
+    state: IfState<4>,
+    counter: SpikeCounter,
+}
+
+/// A step-by-step run of the decoder (fc3 neurons, deconv1..deconv3 and the image readout).
+#[derive(Debug)]
+pub struct DecoderSimulation<'a> {
+    network: &'a Csvae,
+    engine: DenseEngine,
+    time_steps: usize,
+    skipped_steps: usize,
+    batch: usize,
+    step: usize,
+    fc3_current: Tensor<4>,
+    neurons: [IfParams; 4],
+    states: Vec<IfState<4>>,
+    counters: Vec<SpikeCounter>,
+    output: Option<OutputNeurons>,
+    /// deconv3 spikes (mean-current readout) or output spikes (spike-count readout) summed over
+    /// the readout window.
+    readout_sum: Option<Tensor<4>>,
+}
+
+impl DecoderSimulation<'_> {
+    /// Returns the number of steps `T`.
+    pub fn time_steps(&self) -> usize {
+        self.time_steps
+    }
+
+    /// Returns the number of steps already run.
+    pub fn current_step(&self) -> usize {
+        self.step
+    }
+
+    /// Advances the decoder by one time step; returns `false`, doing nothing, after `T` steps.
+    ///
+    /// # Errors
+    ///
+    /// [`SpikingError::DataRead`] when spike counts cannot be read back from the device.
+    pub fn step(&mut self) -> Result<bool, SpikingError> {
+        if self.step >= self.time_steps {
+            return Ok(false);
+        }
+        let layers = &self.network.layers;
+        let engine = self.engine;
+
+        let mut spikes = engine.neuron_step(&self.neurons[0], &mut self.states[0], self.fc3_current.clone());
+        self.counters[0].add(spikes.clone())?;
+        for (index, deconv) in [&layers.deconv1, &layers.deconv2, &layers.deconv3].into_iter().enumerate() {
+            let current = engine.conv_transpose2d(deconv, spikes);
+            let layer = index + 1;
+            spikes = engine.neuron_step(&self.neurons[layer], &mut self.states[layer], current);
+            self.counters[layer].add(spikes.clone())?;
+        }
+
+        if let Some(output) = &mut self.output {
+            let current = engine.conv_transpose2d(&layers.deconv4, spikes);
+            spikes = engine.neuron_step(&output.params, &mut output.state, current);
+            output.counter.add(spikes.clone())?;
+        }
+
+        if self.step >= self.skipped_steps {
+            self.readout_sum = Some(match self.readout_sum.take() {
+                Some(sum) => sum + spikes,
+                None => spikes,
+            });
+        }
+        self.step += 1;
+        Ok(true)
+    }
+
+    /// Runs the remaining steps and reads the image out.
+    ///
+    /// With [`OutputReadout::MeanCurrent`] the image is
+    /// `sigmoid(scale_deconv4 * (W_deconv4 * mean(s_deconv3) + b_deconv4))`, the mean of
+    /// deconv4's current over the readout window, computed from the mean spikes because the
+    /// current is linear in them. With [`OutputReadout::SpikeCount`] it is the output spike
+    /// count divided by the window length.
+    ///
+    /// # Errors
+    ///
+    /// [`SpikingError::DataRead`] when spike counts cannot be read back from the device.
+    pub fn finish(mut self) -> Result<DecoderOutput, SpikingError> {
+        while self.step()? {}
+
+        let window = (self.time_steps - self.skipped_steps) as f32;
+        let mean = self
+            .readout_sum
+            .take()
+            .map(|sum| sum.div_scalar(window))
+            .ok_or(SpikingError::ZeroTimeSteps)?;
+        let network = self.network;
+        let reconstruction = match self.output {
+            None => sigmoid(
+                network
+                    .layers
+                    .deconv4
+                    .current(mean)
+                    .mul_scalar(network.readout_scales.deconv4),
+            ),
+            Some(_) => mean,
+        };
+
+        let statistics = self.statistics()?;
+        Ok(DecoderOutput {
+            reconstruction,
+            statistics,
+        })
+    }
+
+    fn statistics(self) -> Result<SimulationStatistics, SpikingError> {
+        let network = self.network;
+        let layers = &network.layers;
+        let batch = self.batch;
+        let time_steps = self.time_steps;
+
+        let mut counters = self.counters.into_iter();
+        let mut statistics = Vec::new();
+
+        // fc3 is driven by the analog z: its current is computed once per image, as MACs.
+        let fc3 = &layers.fc3;
+        let fc3_counts = counters.next().map(SpikeCounter::finish).transpose()?.unwrap_or_default();
+        let fc3_macs = fc3.fan_out().total() * batch as u64;
+        let [c3, h3, w3] = network.encoder_shapes[3];
+        let fc3_neurons = c3 * h3 * w3;
+        let fc3_spikes: u64 = fc3_counts.iter().sum();
+        statistics.push(LayerStatistics {
+            layer: fc3.name().to_string(),
+            input: InputKind::Analog,
+            input_spike_count: 0,
+            neurons: fc3_neurons,
+            spike_count: fc3_spikes,
+            firing_rate: firing_rate(fc3_spikes, fc3_neurons, batch, time_steps),
+            synaptic_operations: 0,
+            spiking_macs: fc3_macs,
+            analog_macs: fc3_macs,
+        });
+
+        let mut input_counts = fc3_counts;
+        let mut input_size = [h3, w3];
+        let [deconv1, deconv2, deconv3, deconv4] = layers.decoder_convolutions();
+        for (deconv, shape) in [deconv1, deconv2, deconv3].into_iter().zip(network.decoder_shapes) {
+            let fan_out = deconv.fan_out(input_size)?;
+            let output_counts = counters.next().map(SpikeCounter::finish).transpose()?.unwrap_or_default();
+            let spikes = Spikes {
+                counts: &output_counts,
+                neurons: shape.iter().product(),
+            };
+            statistics.push(layer_statistics(deconv.name(), &fan_out, Some(&input_counts), spikes, batch, time_steps));
+            input_size = [shape[1], shape[2]];
+            input_counts = output_counts;
+        }
+
+        let fan_out = deconv4.fan_out(input_size)?;
+        let (output_counts, neurons) = match self.output {
+            Some(output) => (output.counter.finish()?, network.image_shape.iter().product()),
+            None => (Vec::new(), 0),
+        };
+        let spikes = Spikes {
+            counts: &output_counts,
+            neurons,
+        };
+        statistics.push(layer_statistics(deconv4.name(), &fan_out, Some(&input_counts), spikes, batch, time_steps));
+
+        Ok(SimulationStatistics {
+            batch_size: batch,
+            time_steps,
+            layers: statistics,
+        })
+    }
+}
+
+/// Output spikes of a layer: counts per spatial position and the neurons per image.
+struct Spikes<'a> {
+    counts: &'a [u64],
+    neurons: usize,
+}
+
+/// Statistics of a convolution whose input is `input_counts` spikes per position, or analog
+/// values when `None`.
+fn layer_statistics(
+    name: &str,
+    fan_out: &FanOut,
+    input_counts: Option<&[u64]>,
+    output: Spikes<'_>,
+    batch: usize,
+    time_steps: usize,
+) -> LayerStatistics {
+    let analog_macs = fan_out.total() * batch as u64;
+    let spike_count = output.counts.iter().sum();
+    let (input, input_spike_count, synaptic_operations, spiking_macs) = match input_counts {
+        Some(counts) => (
+            InputKind::Spikes,
+            counts.iter().sum(),
+            fan_out.synaptic_operations(counts),
+            0,
+        ),
+        // Constant-current input does not change over the steps, so conv0's current is
+        // computed once: one analog forward pass of MACs.
+        None => (InputKind::Analog, 0, 0, analog_macs),
+    };
+    LayerStatistics {
+        layer: name.to_string(),
+        input,
+        input_spike_count,
+        neurons: output.neurons,
+        spike_count,
+        firing_rate: firing_rate(spike_count, output.neurons, batch, time_steps),
+        synaptic_operations,
+        spiking_macs,
+        analog_macs,
+    }
+}
+
+/// Statistics of a linear readout fed by `input_spikes` spikes in total.
+fn readout_statistics(layer: &SpikingLinear, input_spikes: u64, batch: usize) -> LayerStatistics {
+    let fan_out = layer.fan_out();
+    LayerStatistics {
+        layer: layer.name().to_string(),
+        input: InputKind::Spikes,
+        input_spike_count: input_spikes,
+        neurons: 0,
+        spike_count: 0,
+        firing_rate: 0.0,
+        synaptic_operations: fan_out.synaptic_operations(&[input_spikes]),
+        spiking_macs: 0,
+        analog_macs: fan_out.total() * batch as u64,
+    }
+}
+
+fn firing_rate(spike_count: u64, neurons: usize, batch: usize, time_steps: usize) -> f64 {
+    let slots = neurons as f64 * batch as f64 * time_steps as f64;
+    if slots == 0.0 {
+        0.0
+    } else {
+        spike_count as f64 / slots
+    }
+}
+
+/// Draws `N(0, 1)` noise on the host from a seeded `StdRng`, so that every backend gets the
+/// same values.
+fn standard_normal(seed: u64, dims: [usize; 2], device: &burn::tensor::Device) -> Tensor<2> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..dims[0] * dims[1])
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Tensor::from_data(TensorData::new(values, dims), device)
+}

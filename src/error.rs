@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+/// Errors of the facade: backend selection, pictures, and the member crates' errors.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvaeError {
+    /// The requested backend is not a known name.
+    #[error("unknown backend `{name}`; expected one of flex, ndarray, wgpu")]
+    UnknownBackend {
+        /// The rejected name.
+        name: String,
+    },
+    /// The requested backend was not compiled into this build.
+    #[error("backend `{backend}` is not compiled in; rebuild with `--features {backend}`")]
+    BackendNotCompiled {
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// An image grid could not be assembled or encoded.
+    #[error("{path}: cannot write image: {message}")]
+    Image {
+        /// The output file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Writing an output file failed.
+    #[error("{path}: write failed: {source}")]
+    Io {
+        /// The output file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error of the data crate.
+    #[error(transparent)]
+    Data(#[from] csvae_data::DataError),
+    /// An error of the analog crate.
+    #[error(transparent)]
+    Analog(#[from] csvae_analog::AnalogError),
+}
