@@ -133,7 +133,8 @@ fn main() -> anyhow::Result<()> {
             }
             TrainEvent::Epoch(record) => {
                 if let Some(test) = record.test {
-                    bar.println(format!(
+                    // `suspend` prints even when stderr is not a terminal and the bar is hidden.
+                    bar.suspend(|| println!(
                         "epoch {}: train loss {:.2} | test BCE {:.2}, KL {:.2}, MSE {:.5}, PSNR {:.2} dB, SSIM {:.4} | {:.0} images/s",
                         record.epoch, record.train_loss, test.bce, test.kl, test.mse, test.psnr, test.ssim,
                         record.train_images_per_second

@@ -32,5 +32,5 @@ mod train;
 pub use checkpoint::{load_checkpoint, load_json, save_checkpoint, save_json};
 pub use config::{BOTTLENECK_SIZE, CvaeConfig, IMAGE_SIZE};
 pub use error::{AnalogError, Result};
-pub use model::{Cvae, CvaeOutput, Posterior, standard_normal};
+pub use model::{Cvae, CvaeOutput, LayerActivations, Posterior, standard_normal};
 pub use train::{EpochRecord, EvalMetrics, TrainConfig, TrainEvent, derive_seed, evaluate, train};

@@ -93,6 +93,19 @@ pub fn standard_normal<const D: usize>(dims: [usize; D], seed: u64, device: &Dev
     Tensor::from_data(TensorData::new(values, dims), device)
 }
 
+/// The post-ReLU activations of every hidden layer for one batch, with z = mu, in network order.
+/// Used to calibrate the firing thresholds of the spiking twin.
+#[derive(Debug, Clone)]
+pub struct LayerActivations {
+    /// `(layer name, activation)` pairs: conv0..conv3 as `[batch, channels, h, w]` and fc3,
+    /// deconv1..deconv3 likewise (fc3 reshaped to `[batch, c3, 4, 4]`).
+    pub layers: Vec<(&'static str, Tensor<4>)>,
+    /// The posterior of the batch.
+    pub posterior: Posterior,
+    /// The decoder's pre-sigmoid output.
+    pub logits: Tensor<4>,
+}
+
 /// Everything one forward pass produces.
 #[derive(Debug, Clone)]
 pub struct CvaeOutput {
@@ -242,6 +255,48 @@ impl Cvae {
         };
         let logits = self.decode_logits(z)?;
         Ok(CvaeOutput { logits, posterior })
+    }
+
+    /// Runs the network with z = mu and keeps every ReLU layer's output.
+    ///
+    /// # Errors
+    /// As for [`Cvae::encode`].
+    pub fn layer_activations(&self, images: Tensor<4>) -> Result<LayerActivations> {
+        self.check_images(&images.dims())?;
+        let mut layers = Vec::with_capacity(8);
+        let h = relu(self.conv0_bn.forward(self.conv0.forward(images)));
+        layers.push(("conv0", h.clone()));
+        let h = relu(self.conv1_bn.forward(self.conv1.forward(h)));
+        layers.push(("conv1", h.clone()));
+        let h = relu(self.conv2_bn.forward(self.conv2.forward(h)));
+        layers.push(("conv2", h.clone()));
+        let h = relu(self.conv3_bn.forward(self.conv3.forward(h)));
+        layers.push(("conv3", h.clone()));
+        let flat: Tensor<2> = h.flatten(1, 3);
+        let posterior = Posterior {
+            mu: self.fc21.forward(flat.clone()),
+            logvar: self.fc22.forward(flat),
+        };
+        let batch = posterior.mu.dims()[0];
+        let h: Tensor<4> = relu(self.fc3.forward(posterior.mu.clone())).reshape([
+            batch,
+            self.bottleneck_channels,
+            BOTTLENECK_SIZE,
+            BOTTLENECK_SIZE,
+        ]);
+        layers.push(("fc3", h.clone()));
+        let h = relu(self.deconv1_bn.forward(self.deconv1.forward(h)));
+        layers.push(("deconv1", h.clone()));
+        let h = relu(self.deconv2_bn.forward(self.deconv2.forward(h)));
+        layers.push(("deconv2", h.clone()));
+        let h = relu(self.deconv3_bn.forward(self.deconv3.forward(h)));
+        layers.push(("deconv3", h.clone()));
+        let logits = self.deconv4.forward(h);
+        Ok(LayerActivations {
+            layers,
+            posterior,
+            logits,
+        })
     }
 
     /// Size of the latent code.

@@ -165,9 +165,12 @@ impl SpikeEncoder {
                     .collect(),
             ),
             Encoder::ConstantCurrent => Source::Analog(input),
-            Encoder::Latency => {
-                Source::SpikeStep(values.iter().map(|&x| latency_step(x, time_steps)).collect())
-            }
+            Encoder::Latency => Source::SpikeStep(
+                values
+                    .iter()
+                    .map(|&x| latency_step(x, time_steps))
+                    .collect(),
+            ),
         };
 
         Ok(Self {

@@ -17,7 +17,9 @@ pub enum EncodingError {
     },
 
     /// An input value is NaN.
-    #[error("input value at flat index {index} is NaN; remove or replace NaN pixels before encoding")]
+    #[error(
+        "input value at flat index {index} is NaN; remove or replace NaN pixels before encoding"
+    )]
     InputNan {
         /// Row-major index of the value in the `[batch, channels, height, width]` input.
         index: usize,
@@ -44,7 +46,9 @@ pub enum EncodingError {
     },
 
     /// The time step of the Poisson encoder is negative or not finite.
-    #[error("Poisson dt_s {dt_s} is invalid; use a finite time step of 0 s or more (1 ms is 0.001)")]
+    #[error(
+        "Poisson dt_s {dt_s} is invalid; use a finite time step of 0 s or more (1 ms is 0.001)"
+    )]
     InvalidTimeStep {
         /// The invalid time step in seconds.
         dt_s: f32,

@@ -45,9 +45,13 @@ fn assert_count_near(mut encoder: SpikeEncoder, p: f64) {
 #[test]
 fn bernoulli_rate_matches_probability() {
     // p = x * max_rate = 0.6 * 0.5 = 0.3 over 2 * 64 pixels * 64 steps = 8192 draws.
-    let encoder =
-        SpikeEncoder::new(Encoder::Bernoulli { max_rate: 0.5 }, uniform_image(0.6), TIME_STEPS, 11)
-            .expect("valid input");
+    let encoder = SpikeEncoder::new(
+        Encoder::Bernoulli { max_rate: 0.5 },
+        uniform_image(0.6),
+        TIME_STEPS,
+        11,
+    )
+    .expect("valid input");
     assert_count_near(encoder, 0.3);
 }
 
@@ -132,8 +136,13 @@ fn different_seeds_different_spikes() {
 
 #[test]
 fn invalid_parameters_rejected() {
-    let error = SpikeEncoder::new(Encoder::Bernoulli { max_rate: -0.1 }, uniform_image(0.5), 4, 0)
-        .expect_err("negative max_rate");
+    let error = SpikeEncoder::new(
+        Encoder::Bernoulli { max_rate: -0.1 },
+        uniform_image(0.5),
+        4,
+        0,
+    )
+    .expect_err("negative max_rate");
     assert_eq!(error, EncodingError::InvalidMaxRate { max_rate: -0.1 });
 
     let poisson = Encoder::Poisson {

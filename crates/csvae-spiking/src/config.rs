@@ -248,7 +248,11 @@ impl ReadoutScales {
     ///
     /// [`SpikingError::InvalidReadoutScale`] naming the first invalid readout.
     pub fn validate(&self) -> Result<(), SpikingError> {
-        for (readout, scale) in [("fc21", self.fc21), ("fc22", self.fc22), ("deconv4", self.deconv4)] {
+        for (readout, scale) in [
+            ("fc21", self.fc21),
+            ("fc22", self.fc22),
+            ("deconv4", self.deconv4),
+        ] {
             if !scale.is_finite() {
                 return Err(SpikingError::InvalidReadoutScale {
                     readout: readout.to_string(),
@@ -269,7 +273,10 @@ mod tests {
         assert_eq!(ReadoutWarmUp::Off.skipped_steps(8), Ok(0));
         assert_eq!(ReadoutWarmUp::Steps { steps: 3 }.skipped_steps(8), Ok(3));
         // floor(0.5 * 9) = 4.
-        assert_eq!(ReadoutWarmUp::Fraction { fraction: 0.5 }.skipped_steps(9), Ok(4));
+        assert_eq!(
+            ReadoutWarmUp::Fraction { fraction: 0.5 }.skipped_steps(9),
+            Ok(4)
+        );
         assert_eq!(
             ReadoutWarmUp::Steps { steps: 8 }.skipped_steps(8),
             Err(SpikingError::WarmUpTooLong {

@@ -18,7 +18,12 @@ pub(crate) trait StepEngine {
     fn conv_transpose2d(&self, layer: &SpikingConvTranspose2d, input: Tensor<4>) -> Tensor<4>;
 
     /// One charge-fire-reset update; returns the spikes.
-    fn neuron_step(&self, params: &IfParams, state: &mut IfState<4>, current: Tensor<4>) -> Tensor<4>;
+    fn neuron_step(
+        &self,
+        params: &IfParams,
+        state: &mut IfState<4>,
+        current: Tensor<4>,
+    ) -> Tensor<4>;
 }
 
 /// The dense path: every step is a full tensor operation on the burn device, whatever the
@@ -35,7 +40,12 @@ impl StepEngine for DenseEngine {
         layer.current(input)
     }
 
-    fn neuron_step(&self, params: &IfParams, state: &mut IfState<4>, current: Tensor<4>) -> Tensor<4> {
+    fn neuron_step(
+        &self,
+        params: &IfParams,
+        state: &mut IfState<4>,
+        current: Tensor<4>,
+    ) -> Tensor<4> {
         params.step(state, current)
     }
 }

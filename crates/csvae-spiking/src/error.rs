@@ -22,7 +22,9 @@ pub enum SpikingError {
     },
 
     /// A weight does not fit the layer that feeds it or the layer it feeds.
-    #[error("layer {layer}: weight shape {actual:?} does not fit the network; expected {expected:?}")]
+    #[error(
+        "layer {layer}: weight shape {actual:?} does not fit the network; expected {expected:?}"
+    )]
     WeightShape {
         /// Name of the layer, such as `deconv2`.
         layer: String,

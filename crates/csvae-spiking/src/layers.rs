@@ -81,7 +81,13 @@ impl FanOut {
 
 /// Counts, for each input index along one axis of a convolution, the (output, kernel) pairs
 /// that read it.
-fn conv_axis_fan_out(input: usize, output: usize, kernel: usize, stride: usize, padding: usize) -> Vec<u64> {
+fn conv_axis_fan_out(
+    input: usize,
+    output: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Vec<u64> {
     let mut counts = vec![0; input];
     for o in 0..output {
         for k in 0..kernel {
@@ -98,7 +104,13 @@ fn conv_axis_fan_out(input: usize, output: usize, kernel: usize, stride: usize, 
 
 /// Counts, for each input index along one axis of a transposed convolution, the kernel taps that
 /// write to an output inside the cropped output.
-fn conv_transpose_axis_fan_out(input: usize, output: usize, kernel: usize, stride: usize, padding: usize) -> Vec<u64> {
+fn conv_transpose_axis_fan_out(
+    input: usize,
+    output: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Vec<u64> {
     let mut counts = vec![0; input];
     for (i, count) in counts.iter_mut().enumerate() {
         for k in 0..kernel {
@@ -115,12 +127,19 @@ fn conv_transpose_axis_fan_out(input: usize, output: usize, kernel: usize, strid
 
 fn spatial_fan_out(out_channels: usize, rows: &[u64], columns: &[u64]) -> Vec<u64> {
     rows.iter()
-        .flat_map(|row| columns.iter().map(move |column| out_channels as u64 * row * column))
+        .flat_map(|row| {
+            columns
+                .iter()
+                .map(move |column| out_channels as u64 * row * column)
+        })
         .collect()
 }
 
 /// Sums spikes over batch and channels and reads the `[height, width]` counts to the host.
-pub(crate) fn spatial_spike_counts(spikes: Tensor<4>, what: &str) -> Result<Vec<u64>, SpikingError> {
+pub(crate) fn spatial_spike_counts(
+    spikes: Tensor<4>,
+    what: &str,
+) -> Result<Vec<u64>, SpikingError> {
     let [_, _, height, width] = spikes.dims();
     let summed = spikes.sum_dim(0).sum_dim(1).reshape([height * width]);
     read_counts(summed, what)
@@ -128,7 +147,10 @@ pub(crate) fn spatial_spike_counts(spikes: Tensor<4>, what: &str) -> Result<Vec<
 
 pub(crate) fn read_counts(counts: Tensor<1>, what: &str) -> Result<Vec<u64>, SpikingError> {
     let values = read_f32(counts.into_data(), what)?;
-    Ok(values.into_iter().map(|count| count.round() as u64).collect())
+    Ok(values
+        .into_iter()
+        .map(|count| count.round() as u64)
+        .collect())
 }
 
 pub(crate) fn read_f32(data: TensorData, what: &str) -> Result<Vec<f32>, SpikingError> {
@@ -139,7 +161,12 @@ pub(crate) fn read_f32(data: TensorData, what: &str) -> Result<Vec<f32>, Spiking
         })
 }
 
-fn check_bias(layer: &str, weight: &[usize], bias: &[usize], expected: usize) -> Result<(), SpikingError> {
+fn check_bias(
+    layer: &str,
+    weight: &[usize],
+    bias: &[usize],
+    expected: usize,
+) -> Result<(), SpikingError> {
     if bias != [expected] {
         return Err(SpikingError::BiasShape {
             layer: layer.to_string(),
@@ -281,8 +308,20 @@ impl SpikingConv2d {
     pub fn fan_out(&self, input_size: [usize; 2]) -> Result<FanOut, SpikingError> {
         let output = self.output_size(input_size)?;
         let kernel = self.kernel_size();
-        let rows = conv_axis_fan_out(input_size[0], output[0], kernel[0], self.stride[0], self.padding[0]);
-        let columns = conv_axis_fan_out(input_size[1], output[1], kernel[1], self.stride[1], self.padding[1]);
+        let rows = conv_axis_fan_out(
+            input_size[0],
+            output[0],
+            kernel[0],
+            self.stride[0],
+            self.padding[0],
+        );
+        let columns = conv_axis_fan_out(
+            input_size[1],
+            output[1],
+            kernel[1],
+            self.stride[1],
+            self.padding[1],
+        );
         Ok(FanOut {
             channels: self.in_channels(),
             height: input_size[0],
@@ -453,8 +492,20 @@ impl SpikingConvTranspose2d {
     pub fn fan_out(&self, input_size: [usize; 2]) -> Result<FanOut, SpikingError> {
         let output = self.output_size(input_size)?;
         let kernel = self.kernel_size();
-        let rows = conv_transpose_axis_fan_out(input_size[0], output[0], kernel[0], self.stride[0], self.padding[0]);
-        let columns = conv_transpose_axis_fan_out(input_size[1], output[1], kernel[1], self.stride[1], self.padding[1]);
+        let rows = conv_transpose_axis_fan_out(
+            input_size[0],
+            output[0],
+            kernel[0],
+            self.stride[0],
+            self.padding[0],
+        );
+        let columns = conv_transpose_axis_fan_out(
+            input_size[1],
+            output[1],
+            kernel[1],
+            self.stride[1],
+            self.padding[1],
+        );
         Ok(FanOut {
             channels: self.in_channels(),
             height: input_size[0],
@@ -528,7 +579,11 @@ impl SpikingLinear {
     /// # Errors
     ///
     /// [`SpikingError::BiasShape`] when the bias is not `[out_features]`.
-    pub fn new(name: impl Into<String>, weight: Tensor<2>, bias: Tensor<1>) -> Result<Self, SpikingError> {
+    pub fn new(
+        name: impl Into<String>,
+        weight: Tensor<2>,
+        bias: Tensor<1>,
+    ) -> Result<Self, SpikingError> {
         let name = name.into();
         check_bias(&name, &weight.dims(), &bias.dims(), weight.dims()[1])?;
         Ok(Self { name, weight, bias })

@@ -53,7 +53,9 @@ pub use model::{
     ConvGeometry, Csvae, CsvaeArchitecture, CsvaeLayers, DECODER_GEOMETRY, ENCODER_GEOMETRY,
 };
 pub use neuron::{IfParams, IfState, InitialMembrane, ResetMode};
-pub use simulation::{CsvaeOutput, DecoderOutput, DecoderSimulation, EncoderOutput, EncoderSimulation};
+pub use simulation::{
+    CsvaeOutput, DecoderOutput, DecoderSimulation, EncoderOutput, EncoderSimulation,
+};
 pub use statistics::{
     EnergyEstimate, EnergyModel, InputKind, LayerStatistics, SimulationStatistics,
 };

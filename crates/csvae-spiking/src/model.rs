@@ -128,7 +128,10 @@ impl CsvaeLayers {
         let [c0, c1, c2, c3] = architecture.channels;
         let input_channels = architecture.input_channels;
         let latent = architecture.latent_size;
-        let flat = c3 * encoder_sizes(architecture.image_size)[3].iter().product::<usize>();
+        let flat = c3
+            * encoder_sizes(architecture.image_size)[3]
+                .iter()
+                .product::<usize>();
 
         let mut conv = |name: &str, index: usize, input: usize, output: usize| {
             let geometry = ENCODER_GEOMETRY[index];
@@ -214,7 +217,9 @@ fn encoder_sizes(image_size: [usize; 2]) -> [[usize; 2]; 4] {
     let mut sizes = [[0; 2]; 4];
     let mut size = image_size;
     for (output, geometry) in sizes.iter_mut().zip(ENCODER_GEOMETRY) {
-        size = size.map(|n| (n + 2 * geometry.padding).saturating_sub(geometry.kernel) / geometry.stride + 1);
+        size = size.map(|n| {
+            (n + 2 * geometry.padding).saturating_sub(geometry.kernel) / geometry.stride + 1
+        });
         *output = size;
     }
     sizes
@@ -307,7 +312,10 @@ impl Csvae {
     /// # Errors
     ///
     /// The errors of [`ReadoutScales::validate`].
-    pub fn with_readout_scales(mut self, readout_scales: ReadoutScales) -> Result<Self, SpikingError> {
+    pub fn with_readout_scales(
+        mut self,
+        readout_scales: ReadoutScales,
+    ) -> Result<Self, SpikingError> {
         readout_scales.validate()?;
         self.readout_scales = readout_scales;
         Ok(self)
@@ -351,7 +359,12 @@ impl Csvae {
 
 /// Checks that `weight` has `channels` input channels on `axis` (1 for a convolution, 0 for a
 /// transposed convolution).
-fn check_channels(layer: &str, dims: [usize; 4], axis: usize, channels: usize) -> Result<(), SpikingError> {
+fn check_channels(
+    layer: &str,
+    dims: [usize; 4],
+    axis: usize,
+    channels: usize,
+) -> Result<(), SpikingError> {
     if dims[axis] != channels {
         let mut expected = dims;
         expected[axis] = channels;
@@ -389,7 +402,10 @@ mod tests {
 
     #[test]
     fn encoder_sizes_match_vae18() {
-        assert_eq!(encoder_sizes([28, 28]), [[28, 28], [16, 16], [8, 8], [4, 4]]);
+        assert_eq!(
+            encoder_sizes([28, 28]),
+            [[28, 28], [16, 16], [8, 8], [4, 4]]
+        );
     }
 
     #[test]
@@ -397,8 +413,14 @@ mod tests {
         let device = Device::flex();
         let layers = CsvaeLayers::random(&SMALL, 1.0, 0, &device).expect("valid sizes");
         let csvae = Csvae::new(layers, [28, 28]).expect("consistent layers");
-        assert_eq!(csvae.encoder_shapes(), [[4, 28, 28], [4, 16, 16], [8, 8, 8], [8, 4, 4]]);
-        assert_eq!(csvae.decoder_shapes, [[8, 8, 8], [4, 16, 16], [4, 28, 28], [1, 28, 28]]);
+        assert_eq!(
+            csvae.encoder_shapes(),
+            [[4, 28, 28], [4, 16, 16], [8, 8, 8], [8, 4, 4]]
+        );
+        assert_eq!(
+            csvae.decoder_shapes,
+            [[8, 8, 8], [4, 16, 16], [4, 28, 28], [1, 28, 28]]
+        );
         assert_eq!(csvae.latent_size(), 8);
     }
 

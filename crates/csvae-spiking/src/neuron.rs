@@ -201,7 +201,10 @@ mod tests {
         };
         assert_eq!(count_spikes(params, InitialMembrane::Zero, 0.5, 16), 4);
         // v0 = 1 adds half a period: floor((16 * 0.5 + 1) / 2) = 4, and T = 14 gives 4 too.
-        assert_eq!(count_spikes(params, InitialMembrane::HalfThreshold, 0.5, 14), 4);
+        assert_eq!(
+            count_spikes(params, InitialMembrane::HalfThreshold, 0.5, 14),
+            4
+        );
         assert_eq!(count_spikes(params, InitialMembrane::Zero, 0.5, 14), 3);
     }
 }

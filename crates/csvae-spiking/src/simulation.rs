@@ -77,7 +77,11 @@ impl Csvae {
     /// # Errors
     ///
     /// The errors of [`Csvae::encode`] and [`Csvae::decode`].
-    pub fn run(&self, images: Tensor<4>, config: &SimulationConfig) -> Result<CsvaeOutput, SpikingError> {
+    pub fn run(
+        &self,
+        images: Tensor<4>,
+        config: &SimulationConfig,
+    ) -> Result<CsvaeOutput, SpikingError> {
         let encoder = self.input_encoder(images, config)?;
         self.run_with_encoder(encoder, config)
     }
@@ -116,7 +120,11 @@ impl Csvae {
     ///
     /// [`SpikingError::Encoding`] for invalid images, and the errors of
     /// [`Csvae::encoder_simulation`].
-    pub fn encode(&self, images: Tensor<4>, config: &SimulationConfig) -> Result<EncoderOutput, SpikingError> {
+    pub fn encode(
+        &self,
+        images: Tensor<4>,
+        config: &SimulationConfig,
+    ) -> Result<EncoderOutput, SpikingError> {
         let encoder = self.input_encoder(images, config)?;
         self.encoder_simulation(encoder, config)?.finish()
     }
@@ -131,11 +139,19 @@ impl Csvae {
     /// # Errors
     ///
     /// The errors of [`Csvae::decoder_simulation`].
-    pub fn decode(&self, z: Tensor<2>, config: &SimulationConfig) -> Result<DecoderOutput, SpikingError> {
+    pub fn decode(
+        &self,
+        z: Tensor<2>,
+        config: &SimulationConfig,
+    ) -> Result<DecoderOutput, SpikingError> {
         self.decoder_simulation(z, config)?.finish()
     }
 
-    fn input_encoder(&self, images: Tensor<4>, config: &SimulationConfig) -> Result<SpikeEncoder, SpikingError> {
+    fn input_encoder(
+        &self,
+        images: Tensor<4>,
+        config: &SimulationConfig,
+    ) -> Result<SpikeEncoder, SpikingError> {
         config.validate()?;
         self.check_images(images.dims())?;
         Ok(SpikeEncoder::new(
@@ -191,13 +207,25 @@ impl Csvae {
         let device = encoder.device().clone();
 
         let thresholds = &self.thresholds;
-        let neurons = [thresholds.conv0, thresholds.conv1, thresholds.conv2, thresholds.conv3]
-            .map(|v_threshold| self.neuron_params(v_threshold, config));
+        let neurons = [
+            thresholds.conv0,
+            thresholds.conv1,
+            thresholds.conv2,
+            thresholds.conv3,
+        ]
+        .map(|v_threshold| self.neuron_params(v_threshold, config));
         let mut states = Vec::with_capacity(4);
         let mut counters = Vec::with_capacity(4);
-        for ((params, [c, h, w]), layer) in neurons.iter().zip(self.encoder_shapes).zip(["conv0", "conv1", "conv2", "conv3"]) {
+        for ((params, [c, h, w]), layer) in neurons
+            .iter()
+            .zip(self.encoder_shapes)
+            .zip(["conv0", "conv1", "conv2", "conv3"])
+        {
             states.push(params.init_state([batch, c, h, w], config.initial_membrane, &device));
-            counters.push(SpikeCounter::new(&format!("{layer} spikes"), [batch, c, h, w]));
+            counters.push(SpikeCounter::new(
+                &format!("{layer} spikes"),
+                [batch, c, h, w],
+            ));
         }
         let input_counter = (!encoder.is_analog()).then(|| SpikeCounter::new("input spikes", dims));
 
@@ -248,8 +276,13 @@ impl Csvae {
         let fc3_current = self.layers.fc3.current(z).reshape([batch, c3, h3, w3]);
 
         let thresholds = &self.thresholds;
-        let neurons = [thresholds.fc3, thresholds.deconv1, thresholds.deconv2, thresholds.deconv3]
-            .map(|v_threshold| self.neuron_params(v_threshold, config));
+        let neurons = [
+            thresholds.fc3,
+            thresholds.deconv1,
+            thresholds.deconv2,
+            thresholds.deconv3,
+        ]
+        .map(|v_threshold| self.neuron_params(v_threshold, config));
         let shapes = [
             self.encoder_shapes[3],
             self.decoder_shapes[0],
@@ -258,9 +291,16 @@ impl Csvae {
         ];
         let mut states = Vec::with_capacity(4);
         let mut counters = Vec::with_capacity(4);
-        for ((params, [c, h, w]), layer) in neurons.iter().zip(shapes).zip(["fc3", "deconv1", "deconv2", "deconv3"]) {
+        for ((params, [c, h, w]), layer) in neurons
+            .iter()
+            .zip(shapes)
+            .zip(["fc3", "deconv1", "deconv2", "deconv3"])
+        {
             states.push(params.init_state([batch, c, h, w], config.initial_membrane, &device));
-            counters.push(SpikeCounter::new(&format!("{layer} spikes"), [batch, c, h, w]));
+            counters.push(SpikeCounter::new(
+                &format!("{layer} spikes"),
+                [batch, c, h, w],
+            ));
         }
 
         let output = match config.output_readout {
@@ -353,7 +393,10 @@ impl EncoderSimulation<'_> {
         let mut spikes = engine.neuron_step(&self.neurons[0], &mut self.states[0], current);
         self.counters[0].add(spikes.clone())?;
 
-        for (index, conv) in [&layers.conv1, &layers.conv2, &layers.conv3].into_iter().enumerate() {
+        for (index, conv) in [&layers.conv1, &layers.conv2, &layers.conv3]
+            .into_iter()
+            .enumerate()
+        {
             let current = engine.conv2d(conv, spikes);
             let layer = index + 1;
             spikes = engine.neuron_step(&self.neurons[layer], &mut self.states[layer], current);
@@ -393,7 +436,10 @@ impl EncoderSimulation<'_> {
             .map(|sum| sum.div_scalar(window).reshape([batch as i64, -1]))
             .ok_or(SpikingError::ZeroTimeSteps)?;
 
-        let mu = layers.fc21.current(mean_spikes.clone()).mul_scalar(scales.fc21);
+        let mu = layers
+            .fc21
+            .current(mean_spikes.clone())
+            .mul_scalar(scales.fc21);
         let logvar = layers.fc22.current(mean_spikes).mul_scalar(scales.fc22);
         let z = match self.config.latent_sampling {
             LatentSampling::Mean => mu.clone(),
@@ -425,14 +471,26 @@ impl EncoderSimulation<'_> {
         let mut statistics = Vec::new();
         let mut input_size = [height, width];
         let mut spike_counts = Vec::new();
-        for ((conv, counter), shape) in layers.encoder_convolutions().into_iter().zip(self.counters).zip(network.encoder_shapes) {
+        for ((conv, counter), shape) in layers
+            .encoder_convolutions()
+            .into_iter()
+            .zip(self.counters)
+            .zip(network.encoder_shapes)
+        {
             let fan_out = conv.fan_out(input_size)?;
             let output_counts = counter.finish()?;
             let spikes = Spikes {
                 counts: &output_counts,
                 neurons: shape.iter().product(),
             };
-            statistics.push(layer_statistics(conv.name(), &fan_out, input_counts.as_deref(), spikes, batch, time_steps));
+            statistics.push(layer_statistics(
+                conv.name(),
+                &fan_out,
+                input_counts.as_deref(),
+                spikes,
+                batch,
+                time_steps,
+            ));
             input_size = [shape[1], shape[2]];
             input_counts = Some(output_counts.clone());
             spike_counts = output_counts;
@@ -500,9 +558,16 @@ impl DecoderSimulation<'_> {
         let layers = &self.network.layers;
         let engine = self.engine;
 
-        let mut spikes = engine.neuron_step(&self.neurons[0], &mut self.states[0], self.fc3_current.clone());
+        let mut spikes = engine.neuron_step(
+            &self.neurons[0],
+            &mut self.states[0],
+            self.fc3_current.clone(),
+        );
         self.counters[0].add(spikes.clone())?;
-        for (index, deconv) in [&layers.deconv1, &layers.deconv2, &layers.deconv3].into_iter().enumerate() {
+        for (index, deconv) in [&layers.deconv1, &layers.deconv2, &layers.deconv3]
+            .into_iter()
+            .enumerate()
+        {
             let current = engine.conv_transpose2d(deconv, spikes);
             let layer = index + 1;
             spikes = engine.neuron_step(&self.neurons[layer], &mut self.states[layer], current);
@@ -575,7 +640,11 @@ impl DecoderSimulation<'_> {
 
         // fc3 is driven by the analog z: its current is computed once per image, as MACs.
         let fc3 = &layers.fc3;
-        let fc3_counts = counters.next().map(SpikeCounter::finish).transpose()?.unwrap_or_default();
+        let fc3_counts = counters
+            .next()
+            .map(SpikeCounter::finish)
+            .transpose()?
+            .unwrap_or_default();
         let fc3_macs = fc3.fan_out().total() * batch as u64;
         let [c3, h3, w3] = network.encoder_shapes[3];
         let fc3_neurons = c3 * h3 * w3;
@@ -595,28 +664,52 @@ impl DecoderSimulation<'_> {
         let mut input_counts = fc3_counts;
         let mut input_size = [h3, w3];
         let [deconv1, deconv2, deconv3, deconv4] = layers.decoder_convolutions();
-        for (deconv, shape) in [deconv1, deconv2, deconv3].into_iter().zip(network.decoder_shapes) {
+        for (deconv, shape) in [deconv1, deconv2, deconv3]
+            .into_iter()
+            .zip(network.decoder_shapes)
+        {
             let fan_out = deconv.fan_out(input_size)?;
-            let output_counts = counters.next().map(SpikeCounter::finish).transpose()?.unwrap_or_default();
+            let output_counts = counters
+                .next()
+                .map(SpikeCounter::finish)
+                .transpose()?
+                .unwrap_or_default();
             let spikes = Spikes {
                 counts: &output_counts,
                 neurons: shape.iter().product(),
             };
-            statistics.push(layer_statistics(deconv.name(), &fan_out, Some(&input_counts), spikes, batch, time_steps));
+            statistics.push(layer_statistics(
+                deconv.name(),
+                &fan_out,
+                Some(&input_counts),
+                spikes,
+                batch,
+                time_steps,
+            ));
             input_size = [shape[1], shape[2]];
             input_counts = output_counts;
         }
 
         let fan_out = deconv4.fan_out(input_size)?;
         let (output_counts, neurons) = match self.output {
-            Some(output) => (output.counter.finish()?, network.image_shape.iter().product()),
+            Some(output) => (
+                output.counter.finish()?,
+                network.image_shape.iter().product(),
+            ),
             None => (Vec::new(), 0),
         };
         let spikes = Spikes {
             counts: &output_counts,
             neurons,
         };
-        statistics.push(layer_statistics(deconv4.name(), &fan_out, Some(&input_counts), spikes, batch, time_steps));
+        statistics.push(layer_statistics(
+            deconv4.name(),
+            &fan_out,
+            Some(&input_counts),
+            spikes,
+            batch,
+            time_steps,
+        ));
 
         Ok(SimulationStatistics {
             batch_size: batch,

@@ -100,7 +100,10 @@ impl SimulationStatistics {
 
     /// Returns the SOP summed over layers.
     pub fn total_synaptic_operations(&self) -> u64 {
-        self.layers.iter().map(|layer| layer.synaptic_operations).sum()
+        self.layers
+            .iter()
+            .map(|layer| layer.synaptic_operations)
+            .sum()
     }
 
     /// Returns the MACs of the spiking network's analog-input layers, summed over layers.
