@@ -32,10 +32,38 @@ pub enum CsvaeError {
         #[source]
         source: std::io::Error,
     },
+    /// An argument is out of range.
+    #[error("invalid {name}: {message}")]
+    InvalidArgument {
+        /// The argument.
+        name: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// Reading a tensor back from the device failed.
+    #[error("reading tensor data failed: {message}")]
+    TensorData {
+        /// What burn reported.
+        message: String,
+    },
+    /// A plot could not be drawn.
+    #[error("{path}: plotting failed: {message}")]
+    Plot {
+        /// The output file.
+        path: PathBuf,
+        /// What the plotting library reported.
+        message: String,
+    },
     /// An error of the data crate.
     #[error(transparent)]
     Data(#[from] csvae_data::DataError),
     /// An error of the analog crate.
     #[error(transparent)]
     Analog(#[from] csvae_analog::AnalogError),
+    /// An error of the spiking crate.
+    #[error(transparent)]
+    Spiking(#[from] csvae_spiking::SpikingError),
+    /// An error of the transfer crate.
+    #[error(transparent)]
+    Transfer(#[from] csvae_transfer::TransferError),
 }

@@ -82,7 +82,7 @@ enum Source {
     /// Spike probability per step of every pixel (Bernoulli and Poisson).
     Probability(Vec<f32>),
     /// The input itself, already on the device (constant current).
-    Analog(Tensor<4>),
+    Analog(Box<Tensor<4>>),
     /// The step at which each pixel fires, or `None` for a pixel that never fires (latency).
     SpikeStep(Vec<Option<usize>>),
 }
@@ -164,7 +164,7 @@ impl SpikeEncoder {
                     .map(|&x| (x * max_frequency_hz * dt_s).min(1.0))
                     .collect(),
             ),
-            Encoder::ConstantCurrent => Source::Analog(input),
+            Encoder::ConstantCurrent => Source::Analog(Box::new(input)),
             Encoder::Latency => Source::SpikeStep(
                 values
                     .iter()
@@ -242,7 +242,7 @@ impl SpikeEncoder {
         self.step += 1;
 
         let values: Vec<f32> = match &self.source {
-            Source::Analog(input) => return Some(input.clone()),
+            Source::Analog(input) => return Some(input.as_ref().clone()),
             Source::Probability(probabilities) => probabilities
                 .iter()
                 .map(|&p| spike_value(self.rng.random::<f32>() < p))

@@ -35,10 +35,10 @@ pub enum SpikingError {
     },
 
     /// A tensor given to a layer or network has the wrong shape.
-    #[error("{what}: shape {actual:?} is invalid; expected {expected:?}")]
+    #[error("{input}: shape {actual:?} is invalid; expected {expected:?}")]
     InputShape {
         /// The input, such as `images` or `z`.
-        what: String,
+        input: String,
         /// The expected shape.
         expected: Vec<usize>,
         /// The shape found.
@@ -125,10 +125,10 @@ pub enum SpikingError {
     Encoding(#[from] EncodingError),
 
     /// Reading a tensor back from its device failed.
-    #[error("reading {what} from the device failed: {message}")]
+    #[error("reading {tensor} from the device failed: {message}")]
     DataRead {
-        /// The tensor that was read.
-        what: String,
+        /// The tensor that was read, such as `conv1 spikes`.
+        tensor: String,
         /// The message of burn's data error.
         message: String,
     },

@@ -138,25 +138,25 @@ fn spatial_fan_out(out_channels: usize, rows: &[u64], columns: &[u64]) -> Vec<u6
 /// Sums spikes over batch and channels and reads the `[height, width]` counts to the host.
 pub(crate) fn spatial_spike_counts(
     spikes: Tensor<4>,
-    what: &str,
+    tensor: &str,
 ) -> Result<Vec<u64>, SpikingError> {
     let [_, _, height, width] = spikes.dims();
     let summed = spikes.sum_dim(0).sum_dim(1).reshape([height * width]);
-    read_counts(summed, what)
+    read_counts(summed, tensor)
 }
 
-pub(crate) fn read_counts(counts: Tensor<1>, what: &str) -> Result<Vec<u64>, SpikingError> {
-    let values = read_f32(counts.into_data(), what)?;
+pub(crate) fn read_counts(counts: Tensor<1>, tensor: &str) -> Result<Vec<u64>, SpikingError> {
+    let values = read_f32(counts.into_data(), tensor)?;
     Ok(values
         .into_iter()
         .map(|count| count.round() as u64)
         .collect())
 }
 
-pub(crate) fn read_f32(data: TensorData, what: &str) -> Result<Vec<f32>, SpikingError> {
+pub(crate) fn read_f32(data: TensorData, tensor: &str) -> Result<Vec<f32>, SpikingError> {
     data.try_into_vec_as::<f32>()
         .map_err(|error| SpikingError::DataRead {
-            what: what.to_string(),
+            tensor: tensor.to_string(),
             message: format!("{error:?}"),
         })
 }

@@ -167,7 +167,7 @@ impl Csvae {
         if [channels, height, width] != self.image_shape {
             let [c, h, w] = self.image_shape;
             return Err(SpikingError::InputShape {
-                what: "images".to_string(),
+                input: "images".to_string(),
                 expected: vec![batch, c, h, w],
                 actual: dims.to_vec(),
             });
@@ -264,7 +264,7 @@ impl Csvae {
         let [batch, latent] = z.dims();
         if latent != self.latent_size() {
             return Err(SpikingError::InputShape {
-                what: "z".to_string(),
+                input: "z".to_string(),
                 expected: vec![batch, self.latent_size()],
                 actual: vec![batch, latent],
             });
@@ -415,9 +415,9 @@ impl EncoderSimulation<'_> {
 
     /// Runs the remaining steps, reads `mu` and `logvar` out and chooses `z`.
     ///
-    /// `mu = scale_fc21 * (W_fc21 * mean(s_conv3) + b_fc21)`, the mean of fc21's current over
-    /// the readout window, computed from the mean spikes because the current is linear in them;
-    /// `logvar` likewise with fc22.
+    /// `mu = scale_fc21 * (W_fc21 * mean(s_conv3) + b_fc21)` is the mean of fc21's current over
+    /// the readout window. It is computed from the mean spikes, because the current is linear in
+    /// them. `logvar` is read from fc22 in the same way.
     ///
     /// # Errors
     ///

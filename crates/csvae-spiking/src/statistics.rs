@@ -1,7 +1,7 @@
 //! Spike counts, firing rates, synaptic operations and energy estimates of a simulation.
 //!
 //! A synaptic operation (SOP) is one accumulate `v += w` caused by one input spike at one
-//! synapse; the SOP of a layer is the sum over steps and input spikes of each spike's fan-out
+//! synapse. The SOP of a layer is the sum, over steps and input spikes, of each spike's fan-out
 //! ([`crate::FanOut`]). The analog network's multiply-accumulates (MAC) are counted with the
 //! same fan-out maps, each input value counted as active, so SOP / MAC compares like with like.
 //! Bias additions are counted in neither.
@@ -140,7 +140,7 @@ impl SimulationStatistics {
 /// channels, and moves the sums to host integers before f32 could lose a count.
 #[derive(Debug)]
 pub(crate) struct SpikeCounter {
-    what: String,
+    population: String,
     pending: Option<Tensor<2>>,
     pending_steps: usize,
     flush_interval: usize,
@@ -149,13 +149,13 @@ pub(crate) struct SpikeCounter {
 
 impl SpikeCounter {
     /// Creates a counter for spikes of shape `[batch, channels, height, width]`.
-    pub(crate) fn new(what: &str, dims: [usize; 4]) -> Self {
+    pub(crate) fn new(population: &str, dims: [usize; 4]) -> Self {
         let [batch, channels, height, width] = dims;
         // One step adds at most batch * channels to a position, and f32 counts integers exactly
         // up to 2^24, so the device sums are flushed before they can pass that.
         let per_step = (batch * channels).max(1);
         Self {
-            what: what.to_string(),
+            population: population.to_string(),
             pending: None,
             pending_steps: 0,
             flush_interval: ((1 << 24) / per_step).max(1),
@@ -181,7 +181,7 @@ impl SpikeCounter {
     fn flush(&mut self) -> Result<(), SpikingError> {
         if let Some(pending) = self.pending.take() {
             let length = self.counts.len();
-            let counts = read_counts(pending.reshape([length]), &self.what)?;
+            let counts = read_counts(pending.reshape([length]), &self.population)?;
             for (total, count) in self.counts.iter_mut().zip(counts) {
                 *total += count;
             }

@@ -106,7 +106,8 @@ fn statistics_chain_consistently() {
         "conv0", "conv1", "conv2", "conv3", "fc3", "deconv1", "deconv2", "deconv3",
     ] {
         let rate = layer(name).firing_rate;
-        assert!(rate > 0.0 && rate <= 1.0, "{name} fires at {rate}");
+        assert!(rate > 0.0, "{name} never fires");
+        assert!(rate <= 1.0, "{name} fires at {rate}");
     }
 
     // conv0 neurons: 4 * 28 * 28; rate = spikes / (neurons * batch * T).
@@ -269,7 +270,7 @@ fn invalid_inputs_rejected() {
     assert_eq!(
         error,
         SpikingError::InputShape {
-            what: "images".to_string(),
+            input: "images".to_string(),
             expected: vec![1, 1, 28, 28],
             actual: vec![1, 1, 27, 28],
         }

@@ -204,10 +204,13 @@ fn for_each_transpose_synapse(case: Case, mut visit: impl FnMut(usize, usize, us
     }
 }
 
-fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
-    assert_eq!(actual.len(), expected.len(), "{what}: length");
+fn assert_close(actual: &[f32], expected: &[f32], context: &str) {
+    assert_eq!(actual.len(), expected.len(), "{context}: length");
     for (index, (a, e)) in actual.iter().zip(expected).enumerate() {
-        assert!((a - e).abs() <= 1e-4, "{what}: index {index}: {a} vs {e}");
+        assert!(
+            (a - e).abs() <= 1e-4,
+            "{context}: index {index}: {a} vs {e}"
+        );
     }
 }
 
