@@ -8,7 +8,7 @@
 //! cargo run --release --example convert -- --run runs/cvae --out runs/convert
 //! ```
 //!
-//! The output folder holds csvae.safetensors (spiking weights), conversion.json (the record
+//! The output folder contains csvae.safetensors (spiking weights), conversion.json (the record
 //! that inverts the conversion), sweep.csv, sweep.md and sweep.json (the table), sweep.svg (the
 //! plot) and reconstructions.png (rows: input, CVAE, then the CSVAE with Bernoulli input at
 //! each T of `--grid-time-steps`).
@@ -24,7 +24,7 @@ use csvae::encoding::Encoder;
 use csvae::image_grid::save_image_grid;
 use csvae::plot::plot_sweep;
 use csvae::spiking::{InitialMembrane, ReadoutWarmUp, SimulationConfig};
-use csvae::sweep::{SweepConfig, fidelity_sweep, sweep_csv, sweep_markdown};
+use csvae::sweep::{SweepConfig, fidelity_sweep, sweep_csv, sweep_markdown, target_firing_rates};
 use csvae::transfer::{
     BalancingForm, CalibrationConfig, ScaleStatistic, calibrate, convert, save_spiking_weights,
 };
@@ -163,14 +163,35 @@ fn main() -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
 
+    let targets = target_firing_rates(&model, &scales, &data.test, args.images, &device)?;
+    let mut rate_table = String::from("\n| layer | target rate mean(clamp(a / lambda, 0, 1)) |");
+    let measured: Vec<&csvae::sweep::SweepRow> = rows.iter().filter(|r| r.encoder == "bernoulli").collect();
+    for row in &measured {
+        rate_table.push_str(&format!(" bernoulli T = {} |", row.time_steps));
+    }
+    rate_table.push_str("\n| --- | --- |");
+    rate_table.push_str(&" --- |".repeat(measured.len()));
+    rate_table.push('\n');
+    for (layer, target) in &targets {
+        rate_table.push_str(&format!("| {layer} | {target:.4} |"));
+        for row in &measured {
+            let rate = row.firing_rates.iter().find(|(name, _)| name == layer).map_or(0.0, |(_, r)| *r);
+            rate_table.push_str(&format!(" {rate:.4} |"));
+        }
+        rate_table.push('\n');
+    }
+
     let write = |name: &str, text: String| -> Result<(), CsvaeError> {
         let path = args.out.join(name);
         csvae::data::fs::write_atomic(&path, text.as_bytes()).map_err(|source| CsvaeError::Io { path, source })
     };
     write("sweep.csv", sweep_csv(&rows))?;
-    let markdown = sweep_markdown(&baseline, &rows);
+    let markdown = sweep_markdown(&baseline, &rows) + &rate_table;
     write("sweep.md", markdown.clone())?;
-    save_json(&serde_json::json!({ "baseline": baseline, "rows": rows, "scales": scales, "sweep": sweep }), &args.out.join("sweep.json"))?;
+    save_json(
+        &serde_json::json!({ "baseline": baseline, "rows": rows, "scales": scales, "sweep": sweep, "target_rates": targets }),
+        &args.out.join("sweep.json"),
+    )?;
     plot_sweep(&args.out.join("sweep.svg"), &baseline, &rows)?;
     write_grid(&model, &conversion.network, &data.test, &args, simulation, &device)?;
 

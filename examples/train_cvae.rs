@@ -7,7 +7,7 @@
 //! cargo run --release --example train_cvae -- --out runs/cvae
 //! ```
 //!
-//! The run folder holds cvae.bpk (checkpoint), config.json, metrics.json, reconstructions.png
+//! The run folder contains cvae.bpk (checkpoint), config.json, metrics.json, reconstructions.png
 //! (test inputs over their reconstructions) and samples.png (decoded from z ~ N(0, I)).
 
 use std::path::PathBuf;

@@ -20,7 +20,7 @@ pub enum CsvaeError {
     Image {
         /// The output file.
         path: PathBuf,
-        /// What went wrong.
+        /// Description of the failure.
         message: String,
     },
     /// Writing an output file failed.
@@ -37,13 +37,13 @@ pub enum CsvaeError {
     InvalidArgument {
         /// The argument.
         name: String,
-        /// What is wrong and what is accepted.
+        /// Description of the problem and of the accepted values.
         message: String,
     },
     /// Reading a tensor back from the device failed.
     #[error("reading tensor data failed: {message}")]
     TensorData {
-        /// What burn reported.
+        /// Message from burn.
         message: String,
     },
     /// A plot could not be drawn.
@@ -51,7 +51,7 @@ pub enum CsvaeError {
     Plot {
         /// The output file.
         path: PathBuf,
-        /// What the plotting library reported.
+        /// Message from the plotting library.
         message: String,
     },
     /// An error of the data crate.

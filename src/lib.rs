@@ -13,7 +13,10 @@
 
 pub mod backend;
 mod error;
+pub mod controls;
+pub mod evaluation;
 pub mod image_grid;
+pub mod pipeline;
 pub mod plot;
 pub mod sweep;
 

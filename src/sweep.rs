@@ -202,6 +202,48 @@ pub fn fidelity_sweep(
     Ok((baseline, rows))
 }
 
+/// Returns, per ReLU layer, the firing rate the conversion aims at: the mean over neurons and
+/// images of `clamp(a / lambda, 0, 1)`, where `a` is the CVAE's activation (z = mu) and `lambda`
+/// the layer's scale. Comparing it with a [`SweepRow`]'s measured rates shows which layer loses
+/// the most.
+///
+/// # Errors
+/// The errors of the network or the data.
+pub fn target_firing_rates(
+    analog: &Cvae,
+    scales: &csvae_transfer::ActivationScales,
+    set: &ImageSet,
+    images: usize,
+    device: &Device,
+) -> Result<Vec<(String, f64)>, CsvaeError> {
+    let subset = set.take(images);
+    let mut sums: Vec<(String, f64, usize)> = Vec::new();
+    for indices in subset.batch_indices(100, None)? {
+        let activations = analog.layer_activations(subset.batch(&indices, device)?)?;
+        for (name, tensor) in activations.layers {
+            let scale = scales.get(name).unwrap_or(1.0);
+            let values = tensor
+                .into_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| CsvaeError::TensorData {
+                    message: format!("{e:?}"),
+                })?;
+            let sum: f64 = values.iter().map(|&a| (f64::from(a) / scale).clamp(0.0, 1.0)).sum();
+            match sums.iter_mut().find(|(layer, ..)| layer == name) {
+                Some(entry) => {
+                    entry.1 += sum;
+                    entry.2 += values.len();
+                }
+                None => sums.push((name.to_string(), sum, values.len())),
+            }
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(layer, sum, count)| (layer, sum / count.max(1) as f64))
+        .collect())
+}
+
 /// Formats the sweep as CSV, one row per encoder and T.
 pub fn sweep_csv(rows: &[SweepRow]) -> String {
     let mut text = String::from(

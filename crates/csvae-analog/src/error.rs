@@ -43,12 +43,86 @@ pub enum AnalogError {
         source: std::io::Error,
     },
     /// A checkpoint file could not be decoded or does not fit the configured network.
-    #[error("{path}: invalid checkpoint: {message}; was it written by this version for the same CvaeConfig?")]
+    #[error(
+        "{path}: invalid checkpoint: {message}; was it written by this version for the same CvaeConfig?"
+    )]
     Checkpoint {
         /// The checkpoint file.
         path: PathBuf,
         /// What burn reported.
         message: String,
+    },
+    /// A PyTorch or safetensors `state_dict` file could not be decoded or encoded.
+    #[error("{path}: invalid {format} file: {message}")]
+    StateDictFormat {
+        /// The file involved.
+        path: PathBuf,
+        /// `PyTorch` or `safetensors`.
+        format: &'static str,
+        /// What the reader or writer reported.
+        message: String,
+    },
+    /// A tensor the network needs is absent from a `state_dict`.
+    #[error(
+        "{path}: missing tensor `{key}`; export the state_dict of the VAE18 module, whose keys are conv0.weight, conv0_bn.weight, ..., deconv4.weight"
+    )]
+    MissingTensor {
+        /// The file involved.
+        path: PathBuf,
+        /// The absent key.
+        key: String,
+    },
+    /// A `state_dict` holds a tensor the network does not have.
+    #[error(
+        "{path}: unexpected tensor `{key}`; the network has no such parameter (remove it, or strip a prefix such as `module.` from the keys)"
+    )]
+    UnexpectedTensor {
+        /// The file involved.
+        path: PathBuf,
+        /// The unknown key.
+        key: String,
+    },
+    /// A tensor of a `state_dict` has the wrong shape.
+    #[error(
+        "{path}: tensor `{key}` has shape {found:?}, expected {expected}; the file was saved for other layer widths (pass the matching CvaeConfig, or none to infer it)"
+    )]
+    TensorShape {
+        /// The file involved.
+        path: PathBuf,
+        /// The tensor's key.
+        key: String,
+        /// The shape in the file.
+        found: Vec<usize>,
+        /// The shape the network needs.
+        expected: String,
+    },
+    /// A tensor of a `state_dict` has the wrong element type.
+    #[error(
+        "{path}: tensor `{key}` has element type {found}, expected {expected}; convert the model with model.float() before saving"
+    )]
+    TensorDtype {
+        /// The file involved.
+        path: PathBuf,
+        /// The tensor's key.
+        key: String,
+        /// The element type in the file.
+        found: String,
+        /// The element type the network needs.
+        expected: &'static str,
+    },
+    /// A tensor of a `state_dict` holds NaN or infinity.
+    #[error(
+        "{path}: tensor `{key}` holds {value} at flat index {index}; the weights are corrupt or training diverged, so export them again from a finite model"
+    )]
+    NonFiniteTensor {
+        /// The file involved.
+        path: PathBuf,
+        /// The tensor's key.
+        key: String,
+        /// Row-major index of the first bad value.
+        index: usize,
+        /// The bad value.
+        value: f32,
     },
     /// A JSON file could not be parsed or written.
     #[error("{path}: invalid JSON: {source}")]

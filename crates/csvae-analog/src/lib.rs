@@ -27,10 +27,12 @@ mod error;
 pub mod loss;
 pub mod metrics;
 mod model;
+mod pytorch;
 mod train;
 
 pub use checkpoint::{load_checkpoint, load_json, save_checkpoint, save_json};
 pub use config::{BOTTLENECK_SIZE, CvaeConfig, IMAGE_SIZE};
 pub use error::{AnalogError, Result};
 pub use model::{Cvae, CvaeOutput, LayerActivations, Posterior, standard_normal};
+pub use pytorch::{StateDictFormat, export_safetensors, import_state_dict};
 pub use train::{EpochRecord, EvalMetrics, TrainConfig, TrainEvent, derive_seed, evaluate, train};

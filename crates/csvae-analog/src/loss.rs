@@ -30,8 +30,8 @@ pub struct LossParts {
 /// # Shapes
 /// `logits`, `targets`: `[batch, channels, height, width]`; returns `[batch]`.
 pub fn bce_with_logits_per_image(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
-    let per_pixel = logits.clone().clamp_min(0.0) - logits.clone() * targets
-        + logits.abs().neg().exp().log1p();
+    let per_pixel =
+        logits.clone().clamp_min(0.0) - logits.clone() * targets + logits.abs().neg().exp().log1p();
     per_pixel.flatten::<2>(1, 3).sum_dim(1).squeeze_dim::<1>(1)
 }
 
@@ -47,7 +47,12 @@ pub fn kl_per_image(posterior: &Posterior) -> Tensor<1> {
 }
 
 /// Computes the VAE loss for one batch.
-pub fn vae_loss(logits: Tensor<4>, targets: Tensor<4>, posterior: &Posterior, beta: f64) -> LossParts {
+pub fn vae_loss(
+    logits: Tensor<4>,
+    targets: Tensor<4>,
+    posterior: &Posterior,
+    beta: f64,
+) -> LossParts {
     let bce = bce_with_logits_per_image(logits, targets).mean();
     let kl = kl_per_image(posterior).mean();
     let loss = bce.clone() + kl.clone().mul_scalar(beta);
@@ -69,8 +74,14 @@ mod tests {
         // One image of 2x2 pixels (as [1, 1, 2, 2]) with logits 0, ln 3, -ln 3, 20 and targets
         // 0.5, 1, 0, 1.
         let ln3 = 3f32.ln();
-        let logits = Tensor::from_data(TensorData::new(vec![0.0, ln3, -ln3, 20.0], [1, 1, 2, 2]), &device);
-        let targets = Tensor::from_data(TensorData::new(vec![0.5f32, 1.0, 0.0, 1.0], [1, 1, 2, 2]), &device);
+        let logits = Tensor::from_data(
+            TensorData::new(vec![0.0, ln3, -ln3, 20.0], [1, 1, 2, 2]),
+            &device,
+        );
+        let targets = Tensor::from_data(
+            TensorData::new(vec![0.5f32, 1.0, 0.0, 1.0], [1, 1, 2, 2]),
+            &device,
+        );
         // sigmoid(0) = 1/2: BCE = ln 2. sigmoid(ln 3) = 3/4 with target 1: -ln(3/4).
         // sigmoid(-ln 3) = 1/4 with target 0: -ln(3/4). sigmoid(20) with target 1: ln(1 + e^-20).
         let expected_bce = 2f64.ln() - 2.0 * (0.75f64).ln() + (-20f64).exp().ln_1p();

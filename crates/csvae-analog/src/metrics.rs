@@ -50,7 +50,12 @@ fn gaussian_taps(size: usize, sigma: f64) -> Vec<f64> {
 
 /// Filters an image with a separable window, keeping only positions where the window fits
 /// ("valid" filtering). Returns `(values, out_height, out_width)`.
-fn filter_valid(image: &[f64], height: usize, width: usize, taps: &[f64]) -> (Vec<f64>, usize, usize) {
+fn filter_valid(
+    image: &[f64],
+    height: usize,
+    width: usize,
+    taps: &[f64],
+) -> (Vec<f64>, usize, usize) {
     let k = taps.len();
     let (out_h, out_w) = (height + 1 - k, width + 1 - k);
     let mut rows = vec![0.0; height * out_w];
@@ -83,10 +88,18 @@ fn filter_valid(image: &[f64], height: usize, width: usize, taps: &[f64]) -> (Ve
 /// Panics when a buffer does not hold `height * width` values or either side is zero.
 pub fn ssim(a: &[f32], b: &[f32], height: usize, width: usize) -> f64 {
     assert!(height > 0 && width > 0, "ssim of an empty image");
-    assert_eq!(a.len(), height * width, "ssim: first image has the wrong size");
-    assert_eq!(b.len(), height * width, "ssim: second image has the wrong size");
+    assert_eq!(
+        a.len(),
+        height * width,
+        "ssim: first image has the wrong size"
+    );
+    assert_eq!(
+        b.len(),
+        height * width,
+        "ssim: second image has the wrong size"
+    );
     let mut size = SSIM_WINDOW.min(height).min(width);
-    if size % 2 == 0 {
+    if size.is_multiple_of(2) {
         size -= 1;
     }
     let taps = gaussian_taps(size, SSIM_SIGMA);
@@ -121,7 +134,14 @@ pub fn ssim(a: &[f32], b: &[f32], height: usize, width: usize) -> f64 {
 pub fn ssim_channels(a: &[f32], b: &[f32], channels: usize, height: usize, width: usize) -> f64 {
     let plane = height * width;
     (0..channels)
-        .map(|c| ssim(&a[c * plane..(c + 1) * plane], &b[c * plane..(c + 1) * plane], height, width))
+        .map(|c| {
+            ssim(
+                &a[c * plane..(c + 1) * plane],
+                &b[c * plane..(c + 1) * plane],
+                height,
+                width,
+            )
+        })
         .sum::<f64>()
         / channels as f64
 }
@@ -134,7 +154,10 @@ mod tests {
     fn psnr_of_known_mse() {
         assert!((psnr_from_mse(0.01) - 20.0).abs() < 1e-12);
         assert!((psnr_from_mse(1e-3) - 30.0).abs() < 1e-12);
-        assert!((psnr_from_mse(0.0) - 100.0).abs() < 1e-12, "perfect match is capped");
+        assert!(
+            (psnr_from_mse(0.0) - 100.0).abs() < 1e-12,
+            "perfect match is capped"
+        );
     }
 
     #[test]
@@ -147,7 +170,9 @@ mod tests {
 
     #[test]
     fn ssim_of_image_with_itself_is_one() {
-        let image: Vec<f32> = (0..28 * 28).map(|i| ((i * 37) % 101) as f32 / 100.0).collect();
+        let image: Vec<f32> = (0..28 * 28)
+            .map(|i| ((i * 37) % 101) as f32 / 100.0)
+            .collect();
         assert!((ssim(&image, &image, 28, 28) - 1.0).abs() < 1e-12);
     }
 
@@ -162,8 +187,14 @@ mod tests {
 
     #[test]
     fn ssim_falls_with_noise() {
-        let image: Vec<f32> = (0..28 * 28).map(|i| if (i / 28 + i % 28) % 7 < 3 { 1.0 } else { 0.0 }).collect();
-        let noisy: Vec<f32> = image.iter().enumerate().map(|(i, &v)| (v + if i % 3 == 0 { 0.3 } else { -0.3 }).clamp(0.0, 1.0)).collect();
+        let image: Vec<f32> = (0..28 * 28)
+            .map(|i| if (i / 28 + i % 28) % 7 < 3 { 1.0 } else { 0.0 })
+            .collect();
+        let noisy: Vec<f32> = image
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v + if i % 3 == 0 { 0.3 } else { -0.3 }).clamp(0.0, 1.0))
+            .collect();
         let value = ssim(&image, &noisy, 28, 28);
         assert!(value < 0.9 && value > 0.0, "{value}");
     }

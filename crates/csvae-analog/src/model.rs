@@ -89,7 +89,9 @@ impl Posterior {
 pub fn standard_normal<const D: usize>(dims: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let count: usize = dims.iter().product();
-    let values: Vec<f32> = (0..count).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let values: Vec<f32> = (0..count)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
     Tensor::from_data(TensorData::new(values, dims), device)
 }
 
@@ -130,7 +132,14 @@ fn conv(c_in: usize, c_out: usize, k: usize, s: usize, p: usize, device: &Device
         .init(device)
 }
 
-fn deconv(c_in: usize, c_out: usize, k: usize, s: usize, p: usize, device: &Device) -> ConvTranspose2d {
+fn deconv(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    device: &Device,
+) -> ConvTranspose2d {
     ConvTranspose2dConfig::new([c_in, c_out], [k, k])
         .with_stride([s, s])
         .with_padding([p, p])

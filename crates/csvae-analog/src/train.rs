@@ -176,8 +176,10 @@ pub fn train(
     let mut records = Vec::with_capacity(config.epochs);
 
     for epoch in 1..=config.epochs {
-        let batches =
-            train_set.batch_indices(config.batch_size, Some(derive_seed(config.seed, epoch as u64, 0)))?;
+        let batches = train_set.batch_indices(
+            config.batch_size,
+            Some(derive_seed(config.seed, epoch as u64, 0)),
+        )?;
         let steps = batches.len();
         let (mut loss_sum, mut bce_sum, mut kl_sum, mut images) = (0.0, 0.0, 0.0, 0usize);
         let start = Instant::now();
@@ -212,7 +214,12 @@ pub fn train(
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let test = match test_set {
-            Some(set) => Some(evaluate(&model.valid(), set, config.eval_batch_size, device)?),
+            Some(set) => Some(evaluate(
+                &model.valid(),
+                set,
+                config.eval_batch_size,
+                device,
+            )?),
             None => None,
         };
         let record = EpochRecord {
@@ -242,7 +249,12 @@ pub fn train(
 ///
 /// # Errors
 /// Data errors from batching (an empty set gives [`csvae_data::DataError::ZeroBatchSize`]).
-pub fn evaluate(model: &Cvae, set: &ImageSet, batch_size: usize, device: &Device) -> Result<EvalMetrics> {
+pub fn evaluate(
+    model: &Cvae,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<EvalMetrics> {
     let start = Instant::now();
     let (height, width) = (set.height(), set.width());
     let channels = model.input_channels();
@@ -254,10 +266,14 @@ pub fn evaluate(model: &Cvae, set: &ImageSet, batch_size: usize, device: &Device
         let output = model.forward(input.clone(), None)?;
         bce += scalar(bce_with_logits_per_image(output.logits.clone(), input).sum());
         kl += scalar(kl_per_image(&output.posterior).sum());
-        let recon = output.images().into_data().try_into_vec::<f32>().map_err(|e| AnalogError::NonFinite {
-            what: format!("reconstruction read-back ({e:?})"),
-            value: f64::NAN,
-        })?;
+        let recon = output
+            .images()
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| AnalogError::NonFinite {
+                what: format!("reconstruction read-back ({e:?})"),
+                value: f64::NAN,
+            })?;
         for (target, image) in targets.chunks(plane).zip(recon.chunks(plane)) {
             let error = mse(target, image);
             mse_sum += error;

@@ -3,6 +3,7 @@
 use csvae_encoding::Encoder;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::ExecutionPath;
 use crate::error::SpikingError;
 use crate::neuron::{InitialMembrane, ResetMode};
 
@@ -102,6 +103,11 @@ pub struct SimulationConfig {
     pub input_encoder: Encoder,
     /// Seed of the input encoder. Default: 0.
     pub input_seed: u64,
+    /// Implementation of the layer steps. Default: [`ExecutionPath::Auto`], which is the
+    /// event-driven path on the CPU backends. Missing in JSON written before this field
+    /// existed, so it deserialises to the default there.
+    #[serde(default)]
+    pub execution_path: ExecutionPath,
 }
 
 impl Default for SimulationConfig {
@@ -115,6 +121,7 @@ impl Default for SimulationConfig {
             latent_sampling: LatentSampling::Mean,
             input_encoder: Encoder::default(),
             input_seed: 0,
+            execution_path: ExecutionPath::Auto,
         }
     }
 }

@@ -124,6 +124,79 @@ pub enum SpikingError {
     #[error("input encoding failed: {0}")]
     Encoding(#[from] EncodingError),
 
+    /// A sleep phase was configured with zero inputs or zero steps per input.
+    #[error("sleep {field} is 0; a sleep phase needs at least one input and one step per input")]
+    ZeroSleepLength {
+        /// The field that is 0: `inputs` or `steps_per_input`.
+        field: String,
+    },
+
+    /// An STDP learning rate is negative or not finite.
+    #[error("STDP learning rate {name} = {value} is invalid; use a finite value of 0 or more")]
+    InvalidLearningRate {
+        /// The rate: `a_plus`, `a_minus` or `max_a_plus`.
+        name: String,
+        /// The invalid value.
+        value: f32,
+    },
+
+    /// The STDP window is 0 steps long, so no pre-synaptic spike could ever count.
+    #[error("STDP window is 0 steps; use 1 (same step only) or more")]
+    ZeroStdpWindow,
+
+    /// Competition is on but a layer may have no winner.
+    #[error(
+        "competition in layer {layer} allows k = 0 winners; use k >= 1 or turn competition off"
+    )]
+    ZeroWinners {
+        /// The layer, such as `conv2`.
+        layer: String,
+    },
+
+    /// A sleep parameter lies outside its valid range.
+    #[error("sleep parameter {parameter} = {value} is invalid; expected {expected}")]
+    InvalidSleepParameter {
+        /// The parameter, such as `guard.max_relative_change`.
+        parameter: String,
+        /// The invalid value.
+        value: f64,
+        /// The valid range, in words.
+        expected: String,
+    },
+
+    /// The sleep input encoder does not produce binary spikes.
+    #[error(
+        "sleep input encoder {encoder} is not supported; STDP needs binary input spikes, so use bernoulli or poisson"
+    )]
+    UnsupportedSleepEncoder {
+        /// The encoder kind, such as `latency`.
+        encoder: String,
+    },
+
+    /// A sleep input image value is NaN or outside `[0, 1]`.
+    #[error("sleep input value {value} at index {index} is invalid; images must lie in [0, 1]")]
+    InvalidSleepInput {
+        /// Flat index of the value in the `[images, channels, height, width]` buffer.
+        index: usize,
+        /// The invalid value.
+        value: f32,
+    },
+
+    /// An encoder layer and its decoder mirror have weights of different shapes.
+    #[error(
+        "mirrored sleep needs {decoder} to mirror {encoder}, but their weights are {decoder_shape:?} and {encoder_shape:?}"
+    )]
+    MirrorShape {
+        /// The encoder layer, such as `conv1`.
+        encoder: String,
+        /// The decoder layer, such as `deconv3`.
+        decoder: String,
+        /// Weight shape of the encoder layer.
+        encoder_shape: Vec<usize>,
+        /// Weight shape of the decoder layer.
+        decoder_shape: Vec<usize>,
+    },
+
     /// Reading a tensor back from its device failed.
     #[error("reading {tensor} from the device failed: {message}")]
     DataRead {

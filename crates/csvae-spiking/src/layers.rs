@@ -6,6 +6,9 @@
 //! windows at padded and strided borders; synaptic operations (SOP) and the analog network's
 //! multiply-accumulates (MAC) are both counted from these maps.
 
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
 use burn::tensor::module::{conv_transpose2d, conv2d, linear};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Tensor, TensorData};
@@ -203,6 +206,7 @@ pub struct SpikingConv2d {
     bias: Tensor<1>,
     stride: [usize; 2],
     padding: [usize; 2],
+    event_weights: EventWeightCache,
 }
 
 impl SpikingConv2d {
@@ -228,6 +232,7 @@ impl SpikingConv2d {
             bias,
             stride,
             padding,
+            event_weights: EventWeightCache::default(),
         })
     }
 
@@ -388,6 +393,7 @@ pub struct SpikingConvTranspose2d {
     bias: Tensor<1>,
     stride: [usize; 2],
     padding: [usize; 2],
+    event_weights: EventWeightCache,
 }
 
 impl SpikingConvTranspose2d {
@@ -413,6 +419,7 @@ impl SpikingConvTranspose2d {
             bias,
             stride,
             padding,
+            event_weights: EventWeightCache::default(),
         })
     }
 
@@ -571,6 +578,7 @@ pub struct SpikingLinear {
     name: String,
     weight: Tensor<2>,
     bias: Tensor<1>,
+    event_weights: EventWeightCache,
 }
 
 impl SpikingLinear {
@@ -586,7 +594,12 @@ impl SpikingLinear {
     ) -> Result<Self, SpikingError> {
         let name = name.into();
         check_bias(&name, &weight.dims(), &bias.dims(), weight.dims()[1])?;
-        Ok(Self { name, weight, bias })
+        Ok(Self {
+            name,
+            weight,
+            bias,
+            event_weights: EventWeightCache::default(),
+        })
     }
 
     /// Returns the layer name, such as `fc21`.
@@ -658,5 +671,121 @@ impl SpikingLinear {
     pub fn synaptic_operations(&self, spikes: Tensor<2>) -> Result<u64, SpikingError> {
         let counts = read_counts(spikes.sum(), &self.name)?;
         Ok(self.fan_out().synaptic_operations(&counts))
+    }
+}
+
+/// Host copy of a layer's weights in the event-driven layout, and its bias.
+///
+/// `columns` is `[in_channels, kernel_height, kernel_width, out_channels]` (a linear layer has a
+/// 1x1 kernel), so the weights from one input neuron through one kernel tap to every output
+/// channel, the column that one input spike adds, are contiguous.
+pub(crate) struct EventWeights {
+    pub(crate) columns: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+}
+
+impl fmt::Debug for EventWeights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWeights")
+            .field("columns", &self.columns.len())
+            .field("bias", &self.bias.len())
+            .finish()
+    }
+}
+
+/// The [`EventWeights`] of a layer, built on first use and shared by clones of the layer.
+///
+/// The weights of a layer never change after [`SpikingConv2d::new`] (or its siblings), so the
+/// copy stays valid for the life of the layer.
+#[derive(Clone, Default)]
+struct EventWeightCache(OnceLock<Arc<EventWeights>>);
+
+impl fmt::Debug for EventWeightCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWeightCache")
+            .field("built", &self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl EventWeightCache {
+    fn get_or_build(
+        &self,
+        build: impl FnOnce() -> Result<EventWeights, SpikingError>,
+    ) -> Result<Arc<EventWeights>, SpikingError> {
+        if let Some(weights) = self.0.get() {
+            return Ok(Arc::clone(weights));
+        }
+        // Two threads may both build the copy; the first one stored wins and both are equal.
+        let built = Arc::new(build()?);
+        Ok(Arc::clone(self.0.get_or_init(|| built)))
+    }
+}
+
+/// Reorders kernel values into `[in_channels, taps, out_channels]`, where `source_index(ci, co,
+/// tap)` locates a value in the original layout and `taps = kernel_height * kernel_width`.
+fn kernel_columns(
+    values: &[f32],
+    [in_channels, out_channels, taps]: [usize; 3],
+    source_index: impl Fn(usize, usize, usize) -> usize,
+) -> Vec<f32> {
+    let mut columns = vec![0.0; values.len()];
+    for ci in 0..in_channels {
+        for tap in 0..taps {
+            let column = &mut columns[(ci * taps + tap) * out_channels..][..out_channels];
+            for (co, value) in column.iter_mut().enumerate() {
+                *value = values[source_index(ci, co, tap)];
+            }
+        }
+    }
+    columns
+}
+
+impl SpikingConv2d {
+    /// Returns the weights in the event-driven layout, reading them to the host on first use.
+    pub(crate) fn event_weights(&self) -> Result<Arc<EventWeights>, SpikingError> {
+        self.event_weights.get_or_build(|| {
+            let [out_channels, in_channels, height, width] = self.weight.dims();
+            let taps = height * width;
+            let values = read_f32(self.weight.clone().into_data(), &self.name)?;
+            // Source layout [out, in, kh, kw].
+            let columns =
+                kernel_columns(&values, [in_channels, out_channels, taps], |ci, co, tap| {
+                    (co * in_channels + ci) * taps + tap
+                });
+            let bias = read_f32(self.bias.clone().into_data(), &self.name)?;
+            Ok(EventWeights { columns, bias })
+        })
+    }
+}
+
+impl SpikingConvTranspose2d {
+    /// Returns the weights in the event-driven layout, reading them to the host on first use.
+    pub(crate) fn event_weights(&self) -> Result<Arc<EventWeights>, SpikingError> {
+        self.event_weights.get_or_build(|| {
+            let [in_channels, out_channels, height, width] = self.weight.dims();
+            let taps = height * width;
+            let values = read_f32(self.weight.clone().into_data(), &self.name)?;
+            // Source layout [in, out, kh, kw].
+            let columns =
+                kernel_columns(&values, [in_channels, out_channels, taps], |ci, co, tap| {
+                    (ci * out_channels + co) * taps + tap
+                });
+            let bias = read_f32(self.bias.clone().into_data(), &self.name)?;
+            Ok(EventWeights { columns, bias })
+        })
+    }
+}
+
+impl SpikingLinear {
+    /// Returns the weights in the event-driven layout, reading them to the host on first use.
+    ///
+    /// burn's `[in_features, out_features]` already stores each input's column contiguously.
+    pub(crate) fn event_weights(&self) -> Result<Arc<EventWeights>, SpikingError> {
+        self.event_weights.get_or_build(|| {
+            let columns = read_f32(self.weight.clone().into_data(), &self.name)?;
+            let bias = read_f32(self.bias.clone().into_data(), &self.name)?;
+            Ok(EventWeights { columns, bias })
+        })
     }
 }

@@ -29,6 +29,14 @@
 //! code never names a backend; callers pass tensors created on their device, such as
 //! `Device::flex()` with this crate's `flex` feature.
 //!
+//! The event-driven path ([`event`]) keeps membrane potentials in host buffers and, for each
+//! input spike, adds its weight column to the currents it reaches, so its cost grows with the
+//! number of spikes. Layers fed by analog values (conv0 with constant-current input, fc3 with
+//! `z`) still compute their current with tensor operations, once per run.
+//! [`SimulationConfig::execution_path`] chooses the path; by default ([`ExecutionPath::Auto`])
+//! it is the event-driven one on the CPU backends flex and ndarray. Both paths give the same
+//! statistics, and readouts equal up to float rounding.
+//!
 //! # Statistics
 //!
 //! Every run returns per-layer spike counts, firing rates, synaptic operations and the analog
@@ -37,16 +45,19 @@
 mod config;
 mod engine;
 mod error;
+pub mod event;
 mod layers;
 mod model;
 pub mod neuron;
 mod simulation;
+pub mod sleep;
 pub mod statistics;
 
 pub use config::{
     LatentSampling, NeuronThresholds, OutputReadout, ReadoutScales, ReadoutWarmUp, SimulationConfig,
 };
 pub use csvae_encoding;
+pub use engine::ExecutionPath;
 pub use error::SpikingError;
 pub use layers::{FanOut, SpikingConv2d, SpikingConvTranspose2d, SpikingLinear};
 pub use model::{
@@ -56,6 +67,7 @@ pub use neuron::{IfParams, IfState, InitialMembrane, ResetMode};
 pub use simulation::{
     CsvaeOutput, DecoderOutput, DecoderSimulation, EncoderOutput, EncoderSimulation,
 };
+pub use sleep::{SleepConfig, SleepInputs, SleepOutcome, SleepProgress, SleepReport, sleep};
 pub use statistics::{
     EnergyEstimate, EnergyModel, InputKind, LayerStatistics, SimulationStatistics,
 };

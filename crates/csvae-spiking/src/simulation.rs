@@ -1,5 +1,5 @@
-//! Time-stepped simulation of the CSVAE on the dense path: the encoder for `T` steps, then the
-//! decoder for `T` steps driven by the settled `z`.
+//! Time-stepped simulation of the CSVAE: the encoder for `T` steps, then the decoder for `T`
+//! steps driven by the settled `z`, on the path chosen by [`SimulationConfig::execution_path`].
 
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Tensor, TensorData};
@@ -9,12 +9,12 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::config::{LatentSampling, OutputReadout, SimulationConfig};
-use crate::engine::{DenseEngine, StepEngine};
+use crate::engine::{Drive, LayerStack, Population, StackPlan, StackRecord, Synapse};
 use crate::error::SpikingError;
 use crate::layers::{FanOut, SpikingLinear};
 use crate::model::Csvae;
-use crate::neuron::{IfParams, IfState};
-use crate::statistics::{InputKind, LayerStatistics, SimulationStatistics, SpikeCounter};
+use crate::neuron::IfParams;
+use crate::statistics::{InputKind, LayerStatistics, SimulationStatistics};
 
 /// Result of the encoder phase.
 ///
@@ -187,8 +187,9 @@ impl Csvae {
     /// # Errors
     ///
     /// The errors of [`SimulationConfig::validate`], [`SpikingError::TimeStepsMismatch`] when
-    /// the encoder's time steps differ from the configuration's, and
-    /// [`SpikingError::InputShape`] when its steps do not have the image shape.
+    /// the encoder's time steps differ from the configuration's,
+    /// [`SpikingError::InputShape`] when its steps do not have the image shape, and on the
+    /// event-driven path [`SpikingError::DataRead`] when weights cannot be read to the host.
     pub fn encoder_simulation(
         &self,
         encoder: SpikeEncoder,
@@ -203,45 +204,51 @@ impl Csvae {
         }
         let dims = encoder.dims();
         self.check_images(dims)?;
-        let batch = dims[0];
-        let device = encoder.device().clone();
 
+        let layers = &self.layers;
         let thresholds = &self.thresholds;
-        let neurons = [
-            thresholds.conv0,
-            thresholds.conv1,
-            thresholds.conv2,
-            thresholds.conv3,
-        ]
-        .map(|v_threshold| self.neuron_params(v_threshold, config));
-        let mut states = Vec::with_capacity(4);
-        let mut counters = Vec::with_capacity(4);
-        for ((params, [c, h, w]), layer) in neurons
-            .iter()
-            .zip(self.encoder_shapes)
-            .zip(["conv0", "conv1", "conv2", "conv3"])
-        {
-            states.push(params.init_state([batch, c, h, w], config.initial_membrane, &device));
-            counters.push(SpikeCounter::new(
-                &format!("{layer} spikes"),
-                [batch, c, h, w],
-            ));
-        }
-        let input_counter = (!encoder.is_analog()).then(|| SpikeCounter::new("input spikes", dims));
+        let population = |name, v_threshold, shape| Population {
+            name,
+            params: self.neuron_params(v_threshold, config),
+            shape,
+        };
+        let [shape0, shape1, shape2, shape3] = self.encoder_shapes;
+        let conv0 = Synapse::Conv(&layers.conv0);
+        let plan = StackPlan {
+            batch: dims[0],
+            input_shape: self.image_shape,
+            drive: if encoder.is_analog() {
+                Drive::Analog(conv0)
+            } else {
+                Drive::Spikes(conv0)
+            },
+            first: population("conv0", thresholds.conv0, shape0),
+            rest: vec![
+                (
+                    Synapse::Conv(&layers.conv1),
+                    population("conv1", thresholds.conv1, shape1),
+                ),
+                (
+                    Synapse::Conv(&layers.conv2),
+                    population("conv2", thresholds.conv2, shape2),
+                ),
+                (
+                    Synapse::Conv(&layers.conv3),
+                    population("conv3", thresholds.conv3, shape3),
+                ),
+            ],
+            initial: config.initial_membrane,
+            device: encoder.device().clone(),
+        };
+        let stack = LayerStack::new(plan, config.execution_path)?;
 
         Ok(EncoderSimulation {
             network: self,
-            engine: DenseEngine,
             config: *config,
             encoder,
             skipped_steps,
             step: 0,
-            neurons,
-            states,
-            input_counter,
-            counters,
-            analog_current: None,
-            readout_sum: None,
+            stack,
         })
     }
 
@@ -253,8 +260,9 @@ impl Csvae {
     ///
     /// # Errors
     ///
-    /// The errors of [`SimulationConfig::validate`], and [`SpikingError::InputShape`] when `z`
-    /// does not have `latent` columns.
+    /// The errors of [`SimulationConfig::validate`], [`SpikingError::InputShape`] when `z`
+    /// does not have `latent` columns, and on the event-driven path [`SpikingError::DataRead`]
+    /// when weights or fc3's current cannot be read to the host.
     pub fn decoder_simulation(
         &self,
         z: Tensor<2>,
@@ -275,62 +283,54 @@ impl Csvae {
         let [c3, h3, w3] = self.encoder_shapes[3];
         let fc3_current = self.layers.fc3.current(z).reshape([batch, c3, h3, w3]);
 
+        let layers = &self.layers;
         let thresholds = &self.thresholds;
-        let neurons = [
-            thresholds.fc3,
-            thresholds.deconv1,
-            thresholds.deconv2,
-            thresholds.deconv3,
-        ]
-        .map(|v_threshold| self.neuron_params(v_threshold, config));
-        let shapes = [
-            self.encoder_shapes[3],
-            self.decoder_shapes[0],
-            self.decoder_shapes[1],
-            self.decoder_shapes[2],
+        let population = |name, v_threshold, shape| Population {
+            name,
+            params: self.neuron_params(v_threshold, config),
+            shape,
+        };
+        let [shape1, shape2, shape3, image_shape] = self.decoder_shapes;
+        let mut rest = vec![
+            (
+                Synapse::ConvTranspose(&layers.deconv1),
+                population("deconv1", thresholds.deconv1, shape1),
+            ),
+            (
+                Synapse::ConvTranspose(&layers.deconv2),
+                population("deconv2", thresholds.deconv2, shape2),
+            ),
+            (
+                Synapse::ConvTranspose(&layers.deconv3),
+                population("deconv3", thresholds.deconv3, shape3),
+            ),
         ];
-        let mut states = Vec::with_capacity(4);
-        let mut counters = Vec::with_capacity(4);
-        for ((params, [c, h, w]), layer) in neurons
-            .iter()
-            .zip(shapes)
-            .zip(["fc3", "deconv1", "deconv2", "deconv3"])
-        {
-            states.push(params.init_state([batch, c, h, w], config.initial_membrane, &device));
-            counters.push(SpikeCounter::new(
-                &format!("{layer} spikes"),
-                [batch, c, h, w],
+        let spike_count_readout = config.output_readout == OutputReadout::SpikeCount;
+        if spike_count_readout {
+            rest.push((
+                Synapse::ConvTranspose(&layers.deconv4),
+                population("deconv4", thresholds.deconv4, image_shape),
             ));
         }
-
-        let output = match config.output_readout {
-            OutputReadout::MeanCurrent => None,
-            OutputReadout::SpikeCount => {
-                let params = self.neuron_params(self.thresholds.deconv4, config);
-                let [c, h, w] = self.image_shape;
-                let state = params.init_state([batch, c, h, w], config.initial_membrane, &device);
-                let counter = SpikeCounter::new("deconv4 spikes", [batch, c, h, w]);
-                Some(OutputNeurons {
-                    params,
-                    state,
-                    counter,
-                })
-            }
+        let plan = StackPlan {
+            batch,
+            input_shape: [c3, h3, w3],
+            drive: Drive::Current(Box::new(fc3_current)),
+            first: population("fc3", thresholds.fc3, [c3, h3, w3]),
+            rest,
+            initial: config.initial_membrane,
+            device,
         };
+        let stack = LayerStack::new(plan, config.execution_path)?;
 
         Ok(DecoderSimulation {
             network: self,
-            engine: DenseEngine,
             time_steps: config.time_steps,
             skipped_steps,
             batch,
             step: 0,
-            fc3_current,
-            neurons,
-            states,
-            counters,
-            output,
-            readout_sum: None,
+            spike_count_readout,
+            stack,
         })
     }
 }
@@ -342,19 +342,12 @@ impl Csvae {
 #[derive(Debug)]
 pub struct EncoderSimulation<'a> {
     network: &'a Csvae,
-    engine: DenseEngine,
     config: SimulationConfig,
     encoder: SpikeEncoder,
     skipped_steps: usize,
     step: usize,
-    neurons: [IfParams; 4],
-    states: Vec<IfState<4>>,
-    input_counter: Option<SpikeCounter>,
-    counters: Vec<SpikeCounter>,
-    /// conv0's current for constant-current input, which does not change over the steps.
-    analog_current: Option<Tensor<4>>,
-    /// conv3 spikes summed over the readout window.
-    readout_sum: Option<Tensor<4>>,
+    /// conv0..conv3. Its readout sum is the conv3 spikes over the readout window.
+    stack: LayerStack<'a>,
 }
 
 impl EncoderSimulation<'_> {
@@ -377,38 +370,8 @@ impl EncoderSimulation<'_> {
         let Some(input) = self.encoder.next_step() else {
             return Ok(false);
         };
-        let layers = &self.network.layers;
-        let engine = self.engine;
-
-        let current = match &mut self.input_counter {
-            Some(counter) => {
-                counter.add(input.clone())?;
-                engine.conv2d(&layers.conv0, input)
-            }
-            None => self
-                .analog_current
-                .get_or_insert_with(|| engine.conv2d(&layers.conv0, input))
-                .clone(),
-        };
-        let mut spikes = engine.neuron_step(&self.neurons[0], &mut self.states[0], current);
-        self.counters[0].add(spikes.clone())?;
-
-        for (index, conv) in [&layers.conv1, &layers.conv2, &layers.conv3]
-            .into_iter()
-            .enumerate()
-        {
-            let current = engine.conv2d(conv, spikes);
-            let layer = index + 1;
-            spikes = engine.neuron_step(&self.neurons[layer], &mut self.states[layer], current);
-            self.counters[layer].add(spikes.clone())?;
-        }
-
-        if self.step >= self.skipped_steps {
-            self.readout_sum = Some(match self.readout_sum.take() {
-                Some(sum) => sum + spikes,
-                None => spikes,
-            });
-        }
+        self.stack
+            .step(Some(input), self.step >= self.skipped_steps)?;
         self.step += 1;
         Ok(true)
     }
@@ -430,7 +393,8 @@ impl EncoderSimulation<'_> {
         let scales = network.readout_scales;
         let [batch, ..] = self.encoder.dims();
         let window = (self.config.time_steps - self.skipped_steps) as f32;
-        let mean_spikes = self
+        let mut record = self.stack.finish()?;
+        let mean_spikes = record
             .readout_sum
             .take()
             .map(|sum| sum.div_scalar(window).reshape([batch as i64, -1]))
@@ -449,7 +413,7 @@ impl EncoderSimulation<'_> {
             }
         };
 
-        let statistics = self.statistics(batch)?;
+        let statistics = encoder_statistics(network, &self.config, record, batch)?;
         Ok(EncoderOutput {
             mu,
             logvar,
@@ -457,82 +421,71 @@ impl EncoderSimulation<'_> {
             statistics,
         })
     }
-
-    fn statistics(self, batch: usize) -> Result<SimulationStatistics, SpikingError> {
-        let network = self.network;
-        let layers = &network.layers;
-        let time_steps = self.config.time_steps;
-        let [_, height, width] = network.image_shape;
-
-        let mut input_counts = match self.input_counter {
-            Some(counter) => Some(counter.finish()?),
-            None => None,
-        };
-        let mut statistics = Vec::new();
-        let mut input_size = [height, width];
-        let mut spike_counts = Vec::new();
-        for ((conv, counter), shape) in layers
-            .encoder_convolutions()
-            .into_iter()
-            .zip(self.counters)
-            .zip(network.encoder_shapes)
-        {
-            let fan_out = conv.fan_out(input_size)?;
-            let output_counts = counter.finish()?;
-            let spikes = Spikes {
-                counts: &output_counts,
-                neurons: shape.iter().product(),
-            };
-            statistics.push(layer_statistics(
-                conv.name(),
-                &fan_out,
-                input_counts.as_deref(),
-                spikes,
-                batch,
-                time_steps,
-            ));
-            input_size = [shape[1], shape[2]];
-            input_counts = Some(output_counts.clone());
-            spike_counts = output_counts;
-        }
-
-        let conv3_spikes: u64 = spike_counts.iter().sum();
-        for readout in [&layers.fc21, &layers.fc22] {
-            statistics.push(readout_statistics(readout, conv3_spikes, batch));
-        }
-        Ok(SimulationStatistics {
-            batch_size: batch,
-            time_steps,
-            layers: statistics,
-        })
-    }
 }
 
-/// IF neurons at deconv4 for [`OutputReadout::SpikeCount`].
-#[derive(Debug)]
-struct OutputNeurons {
-    params: IfParams,
-    state: IfState<4>,
-    counter: SpikeCounter,
+/// Statistics of conv0..conv3, fc21 and fc22 from the encoder's spike counts.
+fn encoder_statistics(
+    network: &Csvae,
+    config: &SimulationConfig,
+    record: StackRecord,
+    batch: usize,
+) -> Result<SimulationStatistics, SpikingError> {
+    let layers = &network.layers;
+    let time_steps = config.time_steps;
+    let [_, height, width] = network.image_shape;
+
+    let mut input_counts = record.input_counts;
+    let mut statistics = Vec::new();
+    let mut input_size = [height, width];
+    let mut spike_counts = Vec::new();
+    for ((conv, output_counts), shape) in layers
+        .encoder_convolutions()
+        .into_iter()
+        .zip(record.layer_counts)
+        .zip(network.encoder_shapes)
+    {
+        let fan_out = conv.fan_out(input_size)?;
+        let spikes = Spikes {
+            counts: &output_counts,
+            neurons: shape.iter().product(),
+        };
+        statistics.push(layer_statistics(
+            conv.name(),
+            &fan_out,
+            input_counts.as_deref(),
+            spikes,
+            batch,
+            time_steps,
+        ));
+        input_size = [shape[1], shape[2]];
+        input_counts = Some(output_counts.clone());
+        spike_counts = output_counts;
+    }
+
+    let conv3_spikes: u64 = spike_counts.iter().sum();
+    for readout in [&layers.fc21, &layers.fc22] {
+        statistics.push(readout_statistics(readout, conv3_spikes, batch));
+    }
+    Ok(SimulationStatistics {
+        batch_size: batch,
+        time_steps,
+        layers: statistics,
+    })
 }
 
 /// A step-by-step run of the decoder (fc3 neurons, deconv1..deconv3 and the image readout).
 #[derive(Debug)]
 pub struct DecoderSimulation<'a> {
     network: &'a Csvae,
-    engine: DenseEngine,
     time_steps: usize,
     skipped_steps: usize,
     batch: usize,
     step: usize,
-    fc3_current: Tensor<4>,
-    neurons: [IfParams; 4],
-    states: Vec<IfState<4>>,
-    counters: Vec<SpikeCounter>,
-    output: Option<OutputNeurons>,
-    /// deconv3 spikes (mean-current readout) or output spikes (spike-count readout) summed over
-    /// the readout window.
-    readout_sum: Option<Tensor<4>>,
+    /// Whether deconv4 drives IF neurons ([`OutputReadout::SpikeCount`]).
+    spike_count_readout: bool,
+    /// fc3 neurons, deconv1..deconv3 and, for the spike-count readout, deconv4. Its readout sum
+    /// is the last population's spikes over the readout window.
+    stack: LayerStack<'a>,
 }
 
 impl DecoderSimulation<'_> {
@@ -555,37 +508,7 @@ impl DecoderSimulation<'_> {
         if self.step >= self.time_steps {
             return Ok(false);
         }
-        let layers = &self.network.layers;
-        let engine = self.engine;
-
-        let mut spikes = engine.neuron_step(
-            &self.neurons[0],
-            &mut self.states[0],
-            self.fc3_current.clone(),
-        );
-        self.counters[0].add(spikes.clone())?;
-        for (index, deconv) in [&layers.deconv1, &layers.deconv2, &layers.deconv3]
-            .into_iter()
-            .enumerate()
-        {
-            let current = engine.conv_transpose2d(deconv, spikes);
-            let layer = index + 1;
-            spikes = engine.neuron_step(&self.neurons[layer], &mut self.states[layer], current);
-            self.counters[layer].add(spikes.clone())?;
-        }
-
-        if let Some(output) = &mut self.output {
-            let current = engine.conv_transpose2d(&layers.deconv4, spikes);
-            spikes = engine.neuron_step(&output.params, &mut output.state, current);
-            output.counter.add(spikes.clone())?;
-        }
-
-        if self.step >= self.skipped_steps {
-            self.readout_sum = Some(match self.readout_sum.take() {
-                Some(sum) => sum + spikes,
-                None => spikes,
-            });
-        }
+        self.stack.step(None, self.step >= self.skipped_steps)?;
         self.step += 1;
         Ok(true)
     }
@@ -605,118 +528,112 @@ impl DecoderSimulation<'_> {
         while self.step()? {}
 
         let window = (self.time_steps - self.skipped_steps) as f32;
-        let mean = self
+        let mut record = self.stack.finish()?;
+        let mean = record
             .readout_sum
             .take()
             .map(|sum| sum.div_scalar(window))
             .ok_or(SpikingError::ZeroTimeSteps)?;
         let network = self.network;
-        let reconstruction = match self.output {
-            None => sigmoid(
+        let reconstruction = if self.spike_count_readout {
+            mean
+        } else {
+            sigmoid(
                 network
                     .layers
                     .deconv4
                     .current(mean)
                     .mul_scalar(network.readout_scales.deconv4),
-            ),
-            Some(_) => mean,
+            )
         };
 
-        let statistics = self.statistics()?;
+        let statistics = decoder_statistics(network, self.batch, self.time_steps, record)?;
         Ok(DecoderOutput {
             reconstruction,
             statistics,
         })
     }
+}
 
-    fn statistics(self) -> Result<SimulationStatistics, SpikingError> {
-        let network = self.network;
-        let layers = &network.layers;
-        let batch = self.batch;
-        let time_steps = self.time_steps;
+/// Statistics of fc3 and deconv1..deconv4 from the decoder's spike counts.
+fn decoder_statistics(
+    network: &Csvae,
+    batch: usize,
+    time_steps: usize,
+    record: StackRecord,
+) -> Result<SimulationStatistics, SpikingError> {
+    let layers = &network.layers;
+    let mut counters = record.layer_counts.into_iter();
+    let mut statistics = Vec::new();
 
-        let mut counters = self.counters.into_iter();
-        let mut statistics = Vec::new();
+    // fc3 is driven by the analog z: its current is computed once per image, as MACs.
+    let fc3 = &layers.fc3;
+    let fc3_counts = counters.next().unwrap_or_default();
+    let fc3_macs = fc3.fan_out().total() * batch as u64;
+    let [c3, h3, w3] = network.encoder_shapes[3];
+    let fc3_neurons = c3 * h3 * w3;
+    let fc3_spikes: u64 = fc3_counts.iter().sum();
+    statistics.push(LayerStatistics {
+        layer: fc3.name().to_string(),
+        input: InputKind::Analog,
+        input_spike_count: 0,
+        neurons: fc3_neurons,
+        spike_count: fc3_spikes,
+        firing_rate: firing_rate(fc3_spikes, fc3_neurons, batch, time_steps),
+        synaptic_operations: 0,
+        spiking_macs: fc3_macs,
+        analog_macs: fc3_macs,
+    });
 
-        // fc3 is driven by the analog z: its current is computed once per image, as MACs.
-        let fc3 = &layers.fc3;
-        let fc3_counts = counters
-            .next()
-            .map(SpikeCounter::finish)
-            .transpose()?
-            .unwrap_or_default();
-        let fc3_macs = fc3.fan_out().total() * batch as u64;
-        let [c3, h3, w3] = network.encoder_shapes[3];
-        let fc3_neurons = c3 * h3 * w3;
-        let fc3_spikes: u64 = fc3_counts.iter().sum();
-        statistics.push(LayerStatistics {
-            layer: fc3.name().to_string(),
-            input: InputKind::Analog,
-            input_spike_count: 0,
-            neurons: fc3_neurons,
-            spike_count: fc3_spikes,
-            firing_rate: firing_rate(fc3_spikes, fc3_neurons, batch, time_steps),
-            synaptic_operations: 0,
-            spiking_macs: fc3_macs,
-            analog_macs: fc3_macs,
-        });
-
-        let mut input_counts = fc3_counts;
-        let mut input_size = [h3, w3];
-        let [deconv1, deconv2, deconv3, deconv4] = layers.decoder_convolutions();
-        for (deconv, shape) in [deconv1, deconv2, deconv3]
-            .into_iter()
-            .zip(network.decoder_shapes)
-        {
-            let fan_out = deconv.fan_out(input_size)?;
-            let output_counts = counters
-                .next()
-                .map(SpikeCounter::finish)
-                .transpose()?
-                .unwrap_or_default();
-            let spikes = Spikes {
-                counts: &output_counts,
-                neurons: shape.iter().product(),
-            };
-            statistics.push(layer_statistics(
-                deconv.name(),
-                &fan_out,
-                Some(&input_counts),
-                spikes,
-                batch,
-                time_steps,
-            ));
-            input_size = [shape[1], shape[2]];
-            input_counts = output_counts;
-        }
-
-        let fan_out = deconv4.fan_out(input_size)?;
-        let (output_counts, neurons) = match self.output {
-            Some(output) => (
-                output.counter.finish()?,
-                network.image_shape.iter().product(),
-            ),
-            None => (Vec::new(), 0),
-        };
+    let mut input_counts = fc3_counts;
+    let mut input_size = [h3, w3];
+    let [deconv1, deconv2, deconv3, deconv4] = layers.decoder_convolutions();
+    for (deconv, shape) in [deconv1, deconv2, deconv3]
+        .into_iter()
+        .zip(network.decoder_shapes)
+    {
+        let fan_out = deconv.fan_out(input_size)?;
+        let output_counts = counters.next().unwrap_or_default();
         let spikes = Spikes {
             counts: &output_counts,
-            neurons,
+            neurons: shape.iter().product(),
         };
         statistics.push(layer_statistics(
-            deconv4.name(),
+            deconv.name(),
             &fan_out,
             Some(&input_counts),
             spikes,
             batch,
             time_steps,
         ));
-
-        Ok(SimulationStatistics {
-            batch_size: batch,
-            time_steps,
-            layers: statistics,
-        })
+        input_size = [shape[1], shape[2]];
+        input_counts = output_counts;
     }
+
+    let fan_out = deconv4.fan_out(input_size)?;
+    // Only the spike-count readout has output neurons, and then a fifth population.
+    let (output_counts, neurons) = match counters.next() {
+        Some(counts) => (counts, network.image_shape.iter().product()),
+        None => (Vec::new(), 0),
+    };
+    let spikes = Spikes {
+        counts: &output_counts,
+        neurons,
+    };
+    statistics.push(layer_statistics(
+        deconv4.name(),
+        &fan_out,
+        Some(&input_counts),
+        spikes,
+        batch,
+        time_steps,
+    ));
+
+    Ok(SimulationStatistics {
+        batch_size: batch,
+        time_steps,
+        layers: statistics,
+    })
 }
 
 /// Output spikes of a layer: counts per spatial position and the neurons per image.

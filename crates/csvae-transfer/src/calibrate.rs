@@ -118,7 +118,7 @@ impl ActivationScales {
         ]
     }
 
-    /// The scale of `layer`, or `None` for a layer without ReLU.
+    /// Returns the scale of `layer`, or `None` for a layer without ReLU.
     pub fn get(&self, layer: &str) -> Option<f64> {
         self.by_layer()
             .into_iter()

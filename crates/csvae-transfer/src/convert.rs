@@ -125,7 +125,7 @@ fn channel_axis(kind: LayerKind) -> usize {
 /// Returns `(weight_factor, bias_factor, v_threshold)` of one layer.
 fn balancing_factors(role: LayerRole, form: BalancingForm, lambda_in: f64, lambda_out: f64) -> (f64, f64, f64) {
     match (role, form) {
-        // A readout sees spikes at rate a / lambda_in and undoes that scale.
+        // A readout receives spikes at rate a / lambda_in and undoes that scale.
         (LayerRole::Readout, _) => (lambda_in, 1.0, 1.0),
         (LayerRole::Spiking, BalancingForm::ScaledWeights) => (lambda_in / lambda_out, 1.0 / lambda_out, 1.0),
         (LayerRole::Spiking, BalancingForm::LayerThresholds) => (1.0, 1.0 / lambda_in, lambda_out / lambda_in),
@@ -220,7 +220,7 @@ pub fn convert(
     Ok(Conversion { network, record })
 }
 
-/// The per-layer thresholds stored in a record.
+/// Returns the per-layer thresholds stored in a record.
 ///
 /// # Errors
 /// [`TransferError::MissingLayer`] when a spiking layer is absent.

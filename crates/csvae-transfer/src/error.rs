@@ -8,7 +8,7 @@ pub enum TransferError {
     MissingLayer {
         /// Path of the missing layer, such as `deconv2`.
         layer: String,
-        /// What was searched: `the conversion record` or a file.
+        /// Name of the searched source: `the conversion record` or a file.
         source_name: String,
     },
     /// A tensor's shape differs between the two networks or from the record.
@@ -66,7 +66,7 @@ pub enum TransferError {
         field: String,
         /// The rejected value.
         value: String,
-        /// What the field accepts.
+        /// Accepted values.
         expected: String,
     },
     /// Reading or writing a file failed.
@@ -95,7 +95,7 @@ pub enum TransferError {
     TensorData {
         /// Path of the layer.
         layer: String,
-        /// What burn reported.
+        /// Message from burn.
         message: String,
     },
     /// An error of the analog network.

@@ -9,8 +9,8 @@
 //! recorded constants. Without changes in between, the round trip returns the original weights
 //! up to float rounding.
 //!
-//! Only this crate knows both networks; `csvae-analog` and `csvae-spiking` never depend on each
-//! other, and the two share layer names so that the transfer maps name to name.
+//! Only this crate depends on both networks: `csvae-analog` and `csvae-spiking` never depend on
+//! each other. The two share layer names, so the transfer maps name to name.
 
 pub mod calibrate;
 mod convert;

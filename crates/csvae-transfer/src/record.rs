@@ -55,7 +55,7 @@ pub enum LayerRole {
     Readout,
 }
 
-/// How one layer was converted: `W~ = W' * weight_factor`, `b~ = b' * bias_factor`.
+/// Conversion constants of one layer: `W~ = W' * weight_factor`, `b~ = b' * bias_factor`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerRecord {
     /// Layer path, as in both networks (`conv0`, `fc21`, `deconv4`, ...).
@@ -100,7 +100,7 @@ pub struct ConversionRecord {
 }
 
 impl ConversionRecord {
-    /// The entry of `name`.
+    /// Returns the entry of `name`.
     ///
     /// # Errors
     /// [`TransferError::MissingLayer`].

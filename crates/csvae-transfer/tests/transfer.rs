@@ -22,7 +22,7 @@ fn config() -> CvaeConfig {
     CvaeConfig::small([8, 8, 16, 16], 8)
 }
 
-/// A small CVAE trained for two epochs on 512 embedded digits.
+/// Trains a small CVAE for two epochs on 512 embedded digits.
 fn trained_model(device: &Device) -> (Cvae, Dataset) {
     device.seed(11);
     let data = Dataset::embedded_mnist().expect("embedded sample");
