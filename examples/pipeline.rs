@@ -52,9 +52,12 @@ struct Args {
     /// Sleep preset.
     #[arg(long, value_enum, default_value = "vae-paper")]
     sleep: SleepPreset,
-    /// Training images presented during sleep.
+    /// Training images the sleep draws its inputs from.
     #[arg(long)]
     sleep_images: Option<usize>,
+    /// Inputs presented during sleep (default: 500 for vae-paper, 150 for tadros).
+    #[arg(long)]
+    sleep_inputs: Option<usize>,
     /// Seed of the training, the corruptions and the controls.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -67,10 +70,9 @@ fn main() -> anyhow::Result<()> {
     let data = Dataset::load(args.data_dir.as_deref()).context("loading the dataset")?;
 
     let mut config = if args.quick { PipelineConfig::quick() } else { PipelineConfig::default() };
-    config.sleep = match args.sleep {
-        SleepPreset::VaePaper => SleepConfig::vae_paper(),
-        SleepPreset::Tadros => SleepConfig::tadros_mnist(),
-    };
+    if let SleepPreset::Tadros = args.sleep {
+        config.sleep = SleepConfig::tadros_mnist();
+    }
     if args.quick {
         config.sleep = quick_sleep(config.sleep);
     }
@@ -82,6 +84,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(images) = args.sleep_images {
         config.sleep_images = images;
+    }
+    if let Some(inputs) = args.sleep_inputs {
+        config.sleep.inputs = inputs;
     }
 
     println!("csvae pipeline on {} ({} backend), writing {}", data.source, args.backend, args.out.display());
