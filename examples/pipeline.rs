@@ -17,7 +17,7 @@ use csvae::Backend;
 use csvae::analog::TrainEvent;
 use csvae::data::Dataset;
 use csvae::pipeline::{Pipeline, PipelineConfig, PipelineEvent, quick_sleep};
-use csvae::spiking::sleep::SleepConfig;
+use csvae::spiking::sleep::{SharedWeightUpdate, SleepConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -58,6 +58,19 @@ struct Args {
     /// Inputs presented during sleep (default: 500 for vae-paper, 150 for tadros).
     #[arg(long)]
     sleep_inputs: Option<usize>,
+    /// Sleep potentiation rate a_plus at the first input (default: the preset's).
+    #[arg(long)]
+    a_plus: Option<f32>,
+    /// Sleep depression rate a_minus at the first input (default: the preset's).
+    #[arg(long)]
+    a_minus: Option<f32>,
+    /// Divide shared convolution-weight updates by the number of positions sharing the weight
+    /// (default: sum them, as the presets do).
+    #[arg(long)]
+    mean_shared_updates: bool,
+    /// Comma-separated time steps of the error and SOP sweep (default 8,16,32,64,128,256).
+    #[arg(long, value_delimiter = ',')]
+    sweep_time_steps: Option<Vec<usize>>,
     /// Seed of the training, the corruptions and the controls.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -87,6 +100,18 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(inputs) = args.sleep_inputs {
         config.sleep.inputs = inputs;
+    }
+    if let Some(a_plus) = args.a_plus {
+        config.sleep.stdp.a_plus = a_plus;
+    }
+    if let Some(a_minus) = args.a_minus {
+        config.sleep.stdp.a_minus = a_minus;
+    }
+    if args.mean_shared_updates {
+        config.sleep.stdp.shared_weight_update = SharedWeightUpdate::Mean;
+    }
+    if let Some(time_steps) = args.sweep_time_steps.clone() {
+        config.sweep.time_steps = time_steps;
     }
 
     println!("csvae pipeline on {} ({} backend), writing {}", data.source, args.backend, args.out.display());

@@ -11,7 +11,7 @@ use std::time::Duration;
 use burn::tensor::{Device, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use csvae_spiking::csvae_encoding::{Encoder, SpikeEncoder};
-use csvae_spiking::{Csvae, CsvaeArchitecture, CsvaeLayers, SimulationConfig};
+use csvae_spiking::{Csvae, CsvaeArchitecture, CsvaeLayers, ExecutionPath, SimulationConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -59,8 +59,11 @@ fn csvae_step(criterion: &mut Criterion) {
     let images = random_images(&device);
     print_firing_rates(&csvae, images.clone());
 
+    // The automatic choice would take the event-driven path on flex; this bench measures the
+    // dense one (benches/spiking.rs compares both).
     let config = SimulationConfig {
         time_steps: BENCH_TIME_STEPS,
+        execution_path: ExecutionPath::Dense,
         ..SimulationConfig::default()
     };
     let encoder =
@@ -74,7 +77,7 @@ fn csvae_step(criterion: &mut Criterion) {
 
     let mut group = criterion.benchmark_group("csvae_step");
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(20));
+    group.measurement_time(Duration::from_secs(10));
     group.bench_function(format!("dense/flex/vae18/batch{BATCH}"), |bencher| {
         bencher.iter(|| {
             black_box(encoder_run.step().expect("encoder step"));
