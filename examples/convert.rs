@@ -96,11 +96,20 @@ struct Args {
 
 fn read_model_config(run: &std::path::Path) -> anyhow::Result<CvaeConfig> {
     let path = run.join("config.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (run train_cvae first, or pass --run)", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let model = value.get("model").cloned().context("config.json has no `model` section")?;
-    Ok(serde_json::from_value(model).with_context(|| format!("invalid model config in {}", path.display()))?)
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (run train_cvae first, or pass --run)",
+            path.display()
+        )
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let model = value
+        .get("model")
+        .cloned()
+        .context("config.json has no `model` section")?;
+    Ok(serde_json::from_value(model)
+        .with_context(|| format!("invalid model config in {}", path.display()))?)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,7 +120,8 @@ fn main() -> anyhow::Result<()> {
     let checkpoint = args.run.join("cvae.bpk");
     let model = load_checkpoint(&model_config, &checkpoint, &device)?;
     let data = Dataset::load(args.data_dir.as_deref()).context("loading the dataset")?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
 
     let calibration = CalibrationConfig {
         images: args.calibration_images,
@@ -122,14 +132,20 @@ fn main() -> anyhow::Result<()> {
         },
         ..CalibrationConfig::default()
     };
-    println!("Calibrating on {} training images", calibration.images.min(data.train.len()));
+    println!(
+        "Calibrating on {} training images",
+        calibration.images.min(data.train.len())
+    );
     let scales = calibrate(&model, &data.train, &calibration, &device)?;
     let form = match args.form {
         Form::Scaled => BalancingForm::ScaledWeights,
         Form::Thresholds => BalancingForm::LayerThresholds,
     };
     let conversion = convert(&model, &scales, form, Some(calibration), &device)?;
-    save_spiking_weights(conversion.network.layers(), &args.out.join("csvae.safetensors"))?;
+    save_spiking_weights(
+        conversion.network.layers(),
+        &args.out.join("csvae.safetensors"),
+    )?;
     conversion.record.save(&args.out.join("conversion.json"))?;
     for (layer, scale) in scales.by_layer() {
         println!("  lambda {layer:8} {scale:.4}");
@@ -137,7 +153,9 @@ fn main() -> anyhow::Result<()> {
 
     let simulation = SimulationConfig {
         warm_up: if args.warm_up > 0.0 {
-            ReadoutWarmUp::Fraction { fraction: args.warm_up }
+            ReadoutWarmUp::Fraction {
+                fraction: args.warm_up,
+            }
         } else {
             ReadoutWarmUp::Off
         },
@@ -156,16 +174,27 @@ fn main() -> anyhow::Result<()> {
     };
     let total = sweep.time_steps.len() * sweep.encoders.len();
     let bar = ProgressBar::new(total as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs {msg}")?.progress_chars("=> "));
-    let (baseline, rows) = fidelity_sweep(&model, &conversion.network, &data.test, &sweep, &device, &mut |_, _, label| {
-        bar.set_message(label.to_string());
-        bar.inc(1);
-    })?;
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs {msg}")?
+            .progress_chars("=> "),
+    );
+    let (baseline, rows) = fidelity_sweep(
+        &model,
+        &conversion.network,
+        &data.test,
+        &sweep,
+        &device,
+        &mut |_, _, label| {
+            bar.set_message(label.to_string());
+            bar.inc(1);
+        },
+    )?;
     bar.finish_and_clear();
 
     let targets = target_firing_rates(&model, &scales, &data.test, args.images, &device)?;
     let mut rate_table = String::from("\n| layer | target rate mean(clamp(a / lambda, 0, 1)) |");
-    let measured: Vec<&csvae::sweep::SweepRow> = rows.iter().filter(|r| r.encoder == "bernoulli").collect();
+    let measured: Vec<&csvae::sweep::SweepRow> =
+        rows.iter().filter(|r| r.encoder == "bernoulli").collect();
     for row in &measured {
         rate_table.push_str(&format!(" bernoulli T = {} |", row.time_steps));
     }
@@ -175,7 +204,11 @@ fn main() -> anyhow::Result<()> {
     for (layer, target) in &targets {
         rate_table.push_str(&format!("| {layer} | {target:.4} |"));
         for row in &measured {
-            let rate = row.firing_rates.iter().find(|(name, _)| name == layer).map_or(0.0, |(_, r)| *r);
+            let rate = row
+                .firing_rates
+                .iter()
+                .find(|(name, _)| name == layer)
+                .map_or(0.0, |(_, r)| *r);
             rate_table.push_str(&format!(" {rate:.4} |"));
         }
         rate_table.push('\n');
@@ -183,7 +216,8 @@ fn main() -> anyhow::Result<()> {
 
     let write = |name: &str, text: String| -> Result<(), CsvaeError> {
         let path = args.out.join(name);
-        csvae::data::fs::write_atomic(&path, text.as_bytes()).map_err(|source| CsvaeError::Io { path, source })
+        csvae::data::fs::write_atomic(&path, text.as_bytes())
+            .map_err(|source| CsvaeError::Io { path, source })
     };
     write("sweep.csv", sweep_csv(&rows))?;
     let markdown = sweep_markdown(&baseline, &rows) + &rate_table;
@@ -193,7 +227,14 @@ fn main() -> anyhow::Result<()> {
         &args.out.join("sweep.json"),
     )?;
     plot_sweep(&args.out.join("sweep.svg"), &baseline, &rows)?;
-    write_grid(&model, &conversion.network, &data.test, &args, simulation, &device)?;
+    write_grid(
+        &model,
+        &conversion.network,
+        &data.test,
+        &args,
+        simulation,
+        &device,
+    )?;
 
     println!("{markdown}");
     println!("Wrote {}", args.out.display());
@@ -210,17 +251,31 @@ fn write_grid(
 ) -> anyhow::Result<()> {
     let (h, w) = (set.height(), set.width());
     let indices: Vec<usize> = (0..12.min(set.len())).collect();
-    let tiles = |values: Vec<f32>| values.chunks(h * w).map(<[f32]>::to_vec).collect::<Vec<_>>();
-    let read = |t: burn::tensor::Tensor<4>| t.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"));
+    let tiles = |values: Vec<f32>| {
+        values
+            .chunks(h * w)
+            .map(<[f32]>::to_vec)
+            .collect::<Vec<_>>()
+    };
+    let read = |t: burn::tensor::Tensor<4>| {
+        t.into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+    };
     let input = set.batch(&indices, device)?;
-    let mut rows = vec![tiles(set.batch_values(&indices)?), tiles(read(model.forward(input.clone(), None)?.images())?)];
+    let mut rows = vec![
+        tiles(set.batch_values(&indices)?),
+        tiles(read(model.forward(input.clone(), None)?.images())?),
+    ];
     for &time_steps in &args.grid_time_steps {
         let config = SimulationConfig {
             time_steps,
             input_encoder: Encoder::Bernoulli { max_rate: 1.0 },
             ..simulation
         };
-        rows.push(tiles(read(network.run(input.clone(), &config)?.reconstruction)?));
+        rows.push(tiles(read(
+            network.run(input.clone(), &config)?.reconstruction,
+        )?));
     }
     save_image_grid(&args.out.join("reconstructions.png"), &rows, h, w)?;
     Ok(())

@@ -29,7 +29,9 @@ enum SleepPreset {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Run the whole csvae pipeline: train, convert, simulate, sleep, transfer back, evaluate")]
+#[command(
+    about = "Run the whole csvae pipeline: train, convert, simulate, sleep, transfer back, evaluate"
+)]
 struct Args {
     /// Directory with the four standard IDX files; the embedded MNIST sample when omitted.
     #[arg(long)]
@@ -82,7 +84,11 @@ fn main() -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let data = Dataset::load(args.data_dir.as_deref()).context("loading the dataset")?;
 
-    let mut config = if args.quick { PipelineConfig::quick() } else { PipelineConfig::default() };
+    let mut config = if args.quick {
+        PipelineConfig::quick()
+    } else {
+        PipelineConfig::default()
+    };
     if let SleepPreset::Tadros = args.sleep {
         config.sleep = SleepConfig::tadros_mnist();
     }
@@ -114,9 +120,16 @@ fn main() -> anyhow::Result<()> {
         config.sweep.time_steps = time_steps;
     }
 
-    println!("csvae pipeline on {} ({} backend), writing {}", data.source, args.backend, args.out.display());
+    println!(
+        "csvae pipeline on {} ({} backend), writing {}",
+        data.source,
+        args.backend,
+        args.out.display()
+    );
     let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {msg} ({elapsed})")?.progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {msg} ({elapsed})")?
+            .progress_chars("=> ");
     let mut bar: Option<ProgressBar> = None;
     let pipeline = Pipeline::new(config);
     let report = pipeline.run(&data, &device, &args.out, &mut |event| match event {
@@ -133,7 +146,12 @@ fn main() -> anyhow::Result<()> {
             // `suspend` prints even when stderr is not a terminal.
             bars.suspend(|| println!("{:>14}: done in {seconds:.1} s", stage.name()));
         }
-        PipelineEvent::Training(TrainEvent::Step { epoch, step, steps, loss }) => {
+        PipelineEvent::Training(TrainEvent::Step {
+            epoch,
+            step,
+            steps,
+            loss,
+        }) => {
             if let Some(b) = &bar {
                 b.set_length(steps as u64);
                 b.set_position(step as u64);
@@ -160,7 +178,11 @@ fn main() -> anyhow::Result<()> {
     let after = &report.conditions[1];
     println!(
         "CVAE test PSNR {:.2} dB before sleep, {:.2} dB after; CSVAE (T = {}) PSNR {:.2} dB, SOP/MAC {:.3}",
-        before.robustness[0].psnr, after.robustness[0].psnr, report.spiking.time_steps, report.spiking.psnr, report.spiking.sop_per_mac
+        before.robustness[0].psnr,
+        after.robustness[0].psnr,
+        report.spiking.time_steps,
+        report.spiking.psnr,
+        report.spiking.sop_per_mac
     );
     println!("Wrote {}", args.out.join("report.md").display());
     Ok(())

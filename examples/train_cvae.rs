@@ -124,25 +124,32 @@ fn main() -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let model = model_config.init(&device.clone().autodiff())?;
-    let (model, epochs) = train(model, &train_set, Some(&data.test), &train_config, &device, |event| {
-        match event {
-            TrainEvent::Step { epoch, loss, .. } => {
-                bar.set_prefix(epoch.to_string());
-                bar.set_message(format!("loss {loss:.1}"));
-                bar.inc(1);
-            }
-            TrainEvent::Epoch(record) => {
-                if let Some(test) = record.test {
-                    // `suspend` prints even when stderr is not a terminal and the bar is hidden.
-                    bar.suspend(|| println!(
+    let (model, epochs) = train(
+        model,
+        &train_set,
+        Some(&data.test),
+        &train_config,
+        &device,
+        |event| {
+            match event {
+                TrainEvent::Step { epoch, loss, .. } => {
+                    bar.set_prefix(epoch.to_string());
+                    bar.set_message(format!("loss {loss:.1}"));
+                    bar.inc(1);
+                }
+                TrainEvent::Epoch(record) => {
+                    if let Some(test) = record.test {
+                        // `suspend` prints even when stderr is not a terminal and the bar is hidden.
+                        bar.suspend(|| println!(
                         "epoch {}: train loss {:.2} | test BCE {:.2}, KL {:.2}, MSE {:.5}, PSNR {:.2} dB, SSIM {:.4} | {:.0} images/s",
                         record.epoch, record.train_loss, test.bce, test.kl, test.mse, test.psnr, test.ssim,
                         record.train_images_per_second
                     ));
+                    }
                 }
             }
-        }
-    })?;
+        },
+    )?;
     bar.finish_and_clear();
 
     let inference_rate = inference_throughput(&model, &data.test, &device)?;
@@ -185,13 +192,33 @@ fn write_pictures(
     let indices: Vec<usize> = (0..16.min(set.len())).collect();
     let inputs = set.batch_values(&indices)?;
     let recon = model.forward(set.batch(&indices, device)?, None)?.images();
-    let recon = recon.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let tiles = |values: &[f32]| values.chunks(plane).map(<[f32]>::to_vec).collect::<Vec<_>>();
-    save_image_grid(&out.join("reconstructions.png"), &[tiles(&inputs), tiles(&recon)], h, w)?;
+    let recon = recon
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let tiles = |values: &[f32]| {
+        values
+            .chunks(plane)
+            .map(<[f32]>::to_vec)
+            .collect::<Vec<_>>()
+    };
+    save_image_grid(
+        &out.join("reconstructions.png"),
+        &[tiles(&inputs), tiles(&recon)],
+        h,
+        w,
+    )?;
 
     let z = standard_normal([64, model.latent_dim()], seed, device);
-    let samples = model.decode(z)?.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let rows: Vec<Vec<Vec<f32>>> = tiles(&samples).chunks(8).map(<[Vec<f32>]>::to_vec).collect();
+    let samples = model
+        .decode(z)?
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let rows: Vec<Vec<Vec<f32>>> = tiles(&samples)
+        .chunks(8)
+        .map(<[Vec<f32>]>::to_vec)
+        .collect();
     save_image_grid(&out.join("samples.png"), &rows, h, w)?;
     Ok(())
 }

@@ -55,7 +55,8 @@ impl Backend {
             #[cfg(feature = "flex")]
             Backend::Flex => Ok(Device::flex()),
             #[cfg(feature = "ndarray")]
-            #[allow(deprecated)] // burn 0.22 deprecates ndarray; users may still ask for it.
+            #[allow(deprecated)]
+            // burn 0.22 deprecates ndarray; users may still ask for it.
             Backend::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
             Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),

@@ -40,7 +40,10 @@ fn matched_noise<const D: usize>(
         .zip(&noise)
         .map(|(&w, n)| (f64::from(w) + n * change / noise_norm) as f32)
         .collect();
-    Ok((Tensor::from_data(TensorData::new(values, before.dims()), device), change))
+    Ok((
+        Tensor::from_data(TensorData::new(values, before.dims()), device),
+        change,
+    ))
 }
 
 /// Builds the random-change control: every layer of `before` moves by Gaussian noise whose
@@ -60,7 +63,13 @@ pub fn random_matched_change(
     let mut conv = |b: &SpikingConv2d, a: &SpikingConv2d| -> Result<SpikingConv2d, CsvaeError> {
         let (weight, change) = matched_noise(b.weight(), a.weight(), &mut rng, device)?;
         norms.push((b.name().to_string(), change));
-        Ok(SpikingConv2d::new(b.name(), weight, b.bias().clone(), b.stride(), b.padding())?)
+        Ok(SpikingConv2d::new(
+            b.name(),
+            weight,
+            b.bias().clone(),
+            b.stride(),
+            b.padding(),
+        )?)
     };
     let conv0 = conv(&before.conv0, &after.conv0)?;
     let conv1 = conv(&before.conv1, &after.conv1)?;
@@ -74,10 +83,18 @@ pub fn random_matched_change(
     let fc21 = linear(&before.fc21, &after.fc21)?;
     let fc22 = linear(&before.fc22, &after.fc22)?;
     let fc3 = linear(&before.fc3, &after.fc3)?;
-    let mut deconv = |b: &SpikingConvTranspose2d, a: &SpikingConvTranspose2d| -> Result<SpikingConvTranspose2d, CsvaeError> {
+    let mut deconv = |b: &SpikingConvTranspose2d,
+                      a: &SpikingConvTranspose2d|
+     -> Result<SpikingConvTranspose2d, CsvaeError> {
         let (weight, change) = matched_noise(b.weight(), a.weight(), &mut rng, device)?;
         norms.push((b.name().to_string(), change));
-        Ok(SpikingConvTranspose2d::new(b.name(), weight, b.bias().clone(), b.stride(), b.padding())?)
+        Ok(SpikingConvTranspose2d::new(
+            b.name(),
+            weight,
+            b.bias().clone(),
+            b.stride(),
+            b.padding(),
+        )?)
     };
     let layers = CsvaeLayers {
         conv0,
@@ -121,6 +138,9 @@ mod tests {
         assert_eq!(norms.len(), 11);
         assert_eq!(norms[1].0, "conv1");
         // Biases are untouched.
-        assert_eq!(host(control.fc3.bias()).expect("host"), host(before.fc3.bias()).expect("host"));
+        assert_eq!(
+            host(control.fc3.bias()).expect("host"),
+            host(before.fc3.bias()).expect("host")
+        );
     }
 }

@@ -68,7 +68,10 @@ impl Corruption {
             Corruption::Gaussian { sigma } => {
                 // `max` also maps a NaN sigma to 0, so the constructor cannot fail.
                 let noise = Normal::new(0.0f32, sigma.max(0.0)).expect("sigma is finite and >= 0");
-                images.iter().map(|&v| (v + noise.sample(&mut rng)).clamp(0.0, 1.0)).collect()
+                images
+                    .iter()
+                    .map(|&v| (v + noise.sample(&mut rng)).clamp(0.0, 1.0))
+                    .collect()
             }
             Corruption::SaltAndPepper { fraction } => {
                 let uniform = Uniform::new(0.0f32, 1.0).expect("valid range");
@@ -76,7 +79,11 @@ impl Corruption {
                     .iter()
                     .map(|&v| {
                         if uniform.sample(&mut rng) < fraction {
-                            if uniform.sample(&mut rng) < 0.5 { 0.0 } else { 1.0 }
+                            if uniform.sample(&mut rng) < 0.5 {
+                                0.0
+                            } else {
+                                1.0
+                            }
                         } else {
                             v
                         }
@@ -86,7 +93,10 @@ impl Corruption {
             Corruption::Blur { passes } => {
                 let mut out = images.to_vec();
                 for _ in 0..passes {
-                    out = out.chunks(height * width).flat_map(|image| box_blur(image, height, width)).collect();
+                    out = out
+                        .chunks(height * width)
+                        .flat_map(|image| box_blur(image, height, width))
+                        .collect();
                 }
                 out
             }
@@ -162,11 +172,17 @@ pub fn robustness(
         for start in (0..count).step_by(250) {
             let end = (start + 250).min(count);
             let input = Tensor::<4>::from_data(
-                TensorData::new(corrupted[start * plane..end * plane].to_vec(), [end - start, 1, height, width]),
+                TensorData::new(
+                    corrupted[start * plane..end * plane].to_vec(),
+                    [end - start, 1, height, width],
+                ),
                 device,
             );
             let output = read_back(model.forward(input, None)?.images())?;
-            for (clean, recon) in images[start * plane..end * plane].chunks(plane).zip(output.chunks(plane)) {
+            for (clean, recon) in images[start * plane..end * plane]
+                .chunks(plane)
+                .zip(output.chunks(plane))
+            {
                 let e = mse(clean, recon);
                 error += e;
                 psnr += psnr_from_mse(e);
@@ -184,14 +200,24 @@ pub fn robustness(
     Ok(rows)
 }
 
-/// Returns the posterior means (z = mu) of every image of `set`, row-major `[len, latent]`.
+/// Returns the posterior means (z = mu) of every image of `set`, row-major `[len, latent]`, with
+/// the input multiplied by `input_gain` and clipped to [0, 1] (1 for none).
 ///
 /// # Errors
 /// Errors of the network or the data.
-pub fn latent_codes(model: &Cvae, set: &ImageSet, device: &Device) -> Result<Vec<f32>, CsvaeError> {
+pub fn latent_codes(
+    model: &Cvae,
+    set: &ImageSet,
+    input_gain: f32,
+    device: &Device,
+) -> Result<Vec<f32>, CsvaeError> {
     let mut codes = Vec::with_capacity(set.len() * model.latent_dim());
     for indices in set.batch_indices(500, None)? {
-        let posterior = model.encode(set.batch(&indices, device)?)?;
+        let mut input = set.batch(&indices, device)?;
+        if input_gain != 1.0 {
+            input = input.mul_scalar(input_gain).clamp(0.0, 1.0);
+        }
+        let posterior = model.encode(input)?;
         codes.extend(read_back(posterior.mu)?);
     }
     Ok(codes)
@@ -251,8 +277,16 @@ pub fn latent_accuracy(
     test_labels: &[u8],
     dim: usize,
 ) -> LatentAccuracy {
-    assert_eq!(train_codes.len(), train_labels.len() * dim, "train codes and labels differ");
-    assert_eq!(test_codes.len(), test_labels.len() * dim, "test codes and labels differ");
+    assert_eq!(
+        train_codes.len(),
+        train_labels.len() * dim,
+        "train codes and labels differ"
+    );
+    assert_eq!(
+        test_codes.len(),
+        test_labels.len() * dim,
+        "test codes and labels differ"
+    );
     const CLASSES: usize = 10;
     let (train, test) = standardise(train_codes, test_codes, dim);
 
@@ -275,12 +309,15 @@ pub fn latent_accuracy(
         .chunks(dim)
         .zip(test_labels)
         .filter(|(row, label)| {
-            let best = (0..CLASSES)
-                .filter(|&c| counts[c] > 0)
-                .min_by(|&a, &b| {
-                    let d = |c: usize| -> f64 { row.iter().zip(&centroids[c * dim..(c + 1) * dim]).map(|(x, m)| (x - m).powi(2)).sum() };
-                    d(a).total_cmp(&d(b))
-                });
+            let best = (0..CLASSES).filter(|&c| counts[c] > 0).min_by(|&a, &b| {
+                let d = |c: usize| -> f64 {
+                    row.iter()
+                        .zip(&centroids[c * dim..(c + 1) * dim])
+                        .map(|(x, m)| (x - m).powi(2))
+                        .sum()
+                };
+                d(a).total_cmp(&d(b))
+            });
             best == Some(usize::from(**label))
         })
         .count();

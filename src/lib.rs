@@ -12,8 +12,8 @@
 //! | [`transfer`] | batch-norm folding, threshold balancing, ANN <-> SNN transfer |
 
 pub mod backend;
-mod error;
 pub mod controls;
+mod error;
 pub mod evaluation;
 pub mod image_grid;
 pub mod pipeline;

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
+use csvae_analog::metrics::{mse, psnr_from_mse};
 use csvae_analog::{
     Cvae, CvaeConfig, EpochRecord, EvalMetrics, TrainConfig, TrainEvent, evaluate, load_checkpoint,
     save_checkpoint, save_json, standard_normal, train,
 };
-use csvae_analog::metrics::{mse, psnr_from_mse};
 use csvae_data::{Dataset, ImageSet};
 use csvae_encoding::Encoder;
 use csvae_spiking::sleep::{SleepConfig, SleepInputs, SleepProgress, SleepReport, sleep};
@@ -23,10 +23,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::random_matched_change;
 use crate::error::CsvaeError;
-use crate::evaluation::{Corruption, LatentAccuracy, RobustnessRow, latent_accuracy, latent_codes, robustness};
+use crate::evaluation::{
+    Corruption, LatentAccuracy, RobustnessRow, latent_accuracy, latent_codes, robustness,
+};
 use crate::image_grid::save_image_grid;
 use crate::plot::plot_sweep;
-use crate::sweep::{AnalogBaseline, SweepConfig, SweepRow, fidelity_sweep, sweep_csv, sweep_markdown};
+use crate::sweep::{
+    AnalogBaseline, SweepConfig, SweepRow, fidelity_sweep, sweep_csv, sweep_markdown,
+};
 
 /// Settings of every stage of the pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -356,7 +360,13 @@ impl Pipeline {
         on_event(PipelineEvent::StageStarted(Stage::Convert));
         let start = Instant::now();
         let scales = calibrate(&model, &data.train, &config.calibration, device)?;
-        let conversion = convert(&model, &scales, config.balancing, Some(config.calibration), device)?;
+        let conversion = convert(
+            &model,
+            &scales,
+            config.balancing,
+            Some(config.calibration),
+            device,
+        )?;
         save_spiking_weights(conversion.network.layers(), &out.join("csvae.safetensors"))?;
         conversion.record.save(&out.join("conversion.json"))?;
         timed(Stage::Convert, on_event, start);
@@ -365,10 +375,18 @@ impl Pipeline {
         on_event(PipelineEvent::StageStarted(Stage::Spiking));
         let start = Instant::now();
         let spiking_set = test_set.take(config.spiking_images);
-        let (spiking, spiking_images) = self.spiking_run(&model, &conversion.network, &spiking_set, device)?;
-        let (sweep_baseline, sweep) = fidelity_sweep(&model, &conversion.network, &test_set, &config.sweep, device, &mut |done, total, label| {
-            on_event(PipelineEvent::Sweep(done, total, label.to_string()))
-        })?;
+        let (spiking, spiking_images) =
+            self.spiking_run(&model, &conversion.network, &spiking_set, device)?;
+        let (sweep_baseline, sweep) = fidelity_sweep(
+            &model,
+            &conversion.network,
+            &test_set,
+            &config.sweep,
+            device,
+            &mut |done, total, label| {
+                on_event(PipelineEvent::Sweep(done, total, label.to_string()))
+            },
+        )?;
         write_text(&out.join("sweep.csv"), &sweep_csv(&sweep))?;
         plot_sweep(&out.join("sweep.svg"), &sweep_baseline, &sweep)?;
         timed(Stage::Spiking, on_event, start);
@@ -382,9 +400,13 @@ impl Pipeline {
             sleep_set.batch_values(&indices)?,
             [sleep_set.len(), 1, sleep_set.height(), sleep_set.width()],
         )?;
-        let outcome = sleep(&conversion.network, &inputs, &config.sleep, device, &mut |progress| {
-            on_event(PipelineEvent::Sleep(progress.clone()))
-        })?;
+        let outcome = sleep(
+            &conversion.network,
+            &inputs,
+            &config.sleep,
+            device,
+            &mut |progress| on_event(PipelineEvent::Sleep(progress.clone())),
+        )?;
         timed(Stage::Sleep, on_event, start);
 
         // 5. Transfer back.
@@ -398,16 +420,34 @@ impl Pipeline {
         // 6. Evaluate before and after sleep, with an input-gain and a random-change control.
         on_event(PipelineEvent::StageStarted(Stage::Evaluate));
         let start = Instant::now();
-        let (random_layers, sleep_change_norms) =
-            random_matched_change(conversion.network.layers(), outcome.network.layers(), config.seed, device)?;
+        let (random_layers, sleep_change_norms) = random_matched_change(
+            conversion.network.layers(),
+            outcome.network.layers(),
+            config.seed,
+            device,
+        )?;
         let random_model = transfer_back(&random_layers, &conversion.record, &model)?;
         let mut conditions = vec![
             self.condition("before sleep", &model, 1.0, data, &test_set, device)?,
             self.condition("after sleep", &slept, 1.0, data, &test_set, device)?,
-            self.condition("random change of the same norm", &random_model, 1.0, data, &test_set, device)?,
+            self.condition(
+                "random change of the same norm",
+                &random_model,
+                1.0,
+                data,
+                &test_set,
+                device,
+            )?,
         ];
         for &gain in &config.control_gains {
-            conditions.push(self.condition(&format!("input gain {gain}, no sleep"), &model, gain, data, &test_set, device)?);
+            conditions.push(self.condition(
+                &format!("input gain {gain}, no sleep"),
+                &model,
+                gain,
+                data,
+                &test_set,
+                device,
+            )?);
         }
         timed(Stage::Evaluate, on_event, start);
 
@@ -447,10 +487,14 @@ impl Pipeline {
         device: &Device,
     ) -> Result<(SpikingReport, Vec<f32>), CsvaeError> {
         let plane = set.height() * set.width();
-        let (mut error, mut psnr, mut to_analog, mut analog_error, mut analog_psnr) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut error, mut psnr, mut to_analog, mut analog_error, mut analog_psnr) =
+            (0.0, 0.0, 0.0, 0.0, 0.0);
         let mut spikes: Vec<(String, u64, f64)> = Vec::new();
         let (mut sop, mut analog_mac) = (0u64, 0u64);
-        let mut energy = EnergyEstimate { spiking_pj: 0.0, analog_pj: 0.0 };
+        let mut energy = EnergyEstimate {
+            spiking_pj: 0.0,
+            analog_pj: 0.0,
+        };
         let mut reconstructions = Vec::with_capacity(set.len() * plane);
         for indices in set.batch_indices(50, None)? {
             let clean = set.batch_values(&indices)?;
@@ -458,7 +502,11 @@ impl Pipeline {
             let analog = read_back(model.forward(input.clone(), None)?.images())?;
             let output = network.run(input, &self.config.simulation)?;
             let recon = read_back(output.reconstruction)?;
-            for ((c, r), a) in clean.chunks(plane).zip(recon.chunks(plane)).zip(analog.chunks(plane)) {
+            for ((c, r), a) in clean
+                .chunks(plane)
+                .zip(recon.chunks(plane))
+                .zip(analog.chunks(plane))
+            {
                 let e = mse(c, r);
                 error += e;
                 psnr += psnr_from_mse(e);
@@ -497,7 +545,10 @@ impl Pipeline {
                 mse: analog_error / n,
                 psnr: analog_psnr / n,
             },
-            firing_rates: spikes.into_iter().map(|(name, count, possible)| (name, count as f64 / possible)).collect(),
+            firing_rates: spikes
+                .into_iter()
+                .map(|(name, count, possible)| (name, count as f64 / possible))
+                .collect(),
             sop_per_image: sop as f64 / n,
             sop_per_mac: sop as f64 / analog_mac.max(1) as f64,
             energy_estimate_per_image: EnergyEstimate {
@@ -531,9 +582,15 @@ impl Pipeline {
         )?;
         let train_set = data.train.take(self.config.classifier_train_images);
         let dim = model.latent_dim();
-        let train_codes = latent_codes(model, &train_set, device)?;
-        let test_codes = latent_codes(model, test_set, device)?;
-        let accuracy = latent_accuracy(&train_codes, train_set.labels(), &test_codes, test_set.labels(), dim);
+        let train_codes = latent_codes(model, &train_set, gain, device)?;
+        let test_codes = latent_codes(model, test_set, gain, device)?;
+        let accuracy = latent_accuracy(
+            &train_codes,
+            train_set.labels(),
+            &test_codes,
+            test_set.labels(),
+            dim,
+        );
         Ok(ConditionReport {
             condition: label.to_string(),
             robustness: rows,
@@ -554,7 +611,13 @@ impl Pipeline {
         let plane = h * w;
         let count = 12.min(set.len());
         let indices: Vec<usize> = (0..count).collect();
-        let tiles = |values: &[f32]| values.chunks(plane).take(count).map(<[f32]>::to_vec).collect::<Vec<_>>();
+        let tiles = |values: &[f32]| {
+            values
+                .chunks(plane)
+                .take(count)
+                .map(<[f32]>::to_vec)
+                .collect::<Vec<_>>()
+        };
         let input = set.batch(&indices, device)?;
         let rows = vec![
             tiles(&set.batch_values(&indices)?),
@@ -578,7 +641,10 @@ impl Pipeline {
 pub fn report_markdown(report: &PipelineReport) -> String {
     let mut md = String::new();
     md.push_str("# csvae pipeline report\n\n");
-    md.push_str(&format!("Dataset: {}. Device: {}.\n\n", report.dataset, report.device));
+    md.push_str(&format!(
+        "Dataset: {}. Device: {}.\n\n",
+        report.dataset, report.device
+    ));
     md.push_str("## Stage wall times\n\n| stage | seconds |\n| --- | --- |\n");
     for (stage, seconds) in &report.stage_seconds {
         md.push_str(&format!("| {} | {:.1} |\n", stage.name(), seconds));
@@ -625,7 +691,10 @@ pub fn report_markdown(report: &PipelineReport) -> String {
     md.push_str("\n## Error and SOP against T\n\n");
     md.push_str(&sweep_markdown(&report.sweep_baseline, &report.sweep));
     md.push_str("\n## Sleep\n\n");
-    md.push_str(&format!("```json\n{}\n```\n\n", serde_json::to_string_pretty(&report.sleep).unwrap_or_default()));
+    md.push_str(&format!(
+        "```json\n{}\n```\n\n",
+        serde_json::to_string_pretty(&report.sleep).unwrap_or_default()
+    ));
     md.push_str("| layer | weight change norm (spiking domain) |\n| --- | --- |\n");
     for (layer, change) in &report.sleep_change_norms {
         md.push_str(&format!("| {layer} | {change:.4e} |\n"));
@@ -654,7 +723,8 @@ pub fn report_markdown(report: &PipelineReport) -> String {
             }
             md.push_str(&format!(
                 " {:.3} | {:.3} |\n",
-                condition.latent_accuracy.nearest_centroid, condition.latent_accuracy.logistic_regression
+                condition.latent_accuracy.nearest_centroid,
+                condition.latent_accuracy.logistic_regression
             ));
         }
     }

@@ -29,7 +29,11 @@ fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 ///
 /// # Errors
 /// [`CsvaeError::Plot`] when drawing fails, [`CsvaeError::Io`] when writing fails.
-pub fn plot_sweep(path: &Path, baseline: &AnalogBaseline, rows: &[SweepRow]) -> Result<(), CsvaeError> {
+pub fn plot_sweep(
+    path: &Path,
+    baseline: &AnalogBaseline,
+    rows: &[SweepRow],
+) -> Result<(), CsvaeError> {
     let plot_error = |message: String| CsvaeError::Plot {
         path: path.to_path_buf(),
         message,
@@ -64,7 +68,10 @@ pub fn plot_sweep(path: &Path, baseline: &AnalogBaseline, rows: &[SweepRow]) -> 
             .map_err(|e| plot_error(e.to_string()))?;
         let (t_low, t_high) = (t_range.start, t_range.end);
         chart
-            .draw_series(LineSeries::new([(t_low, baseline.mse), (t_high, baseline.mse)], BLACK.stroke_width(1)))
+            .draw_series(LineSeries::new(
+                [(t_low, baseline.mse), (t_high, baseline.mse)],
+                BLACK.stroke_width(1),
+            ))
             .map_err(|e| plot_error(e.to_string()))?
             .label("CVAE vs input")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
@@ -72,20 +79,29 @@ pub fn plot_sweep(path: &Path, baseline: &AnalogBaseline, rows: &[SweepRow]) -> 
             let color = PALETTE[i % PALETTE.len()];
             let series: Vec<&SweepRow> = rows.iter().filter(|r| r.encoder == *encoder).collect();
             chart
-                .draw_series(LineSeries::new(series.iter().map(|r| (r.time_steps as f64, r.mse)), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    series.iter().map(|r| (r.time_steps as f64, r.mse)),
+                    color.stroke_width(2),
+                ))
                 .map_err(|e| plot_error(e.to_string()))?
                 .label(format!("CSVAE vs input ({encoder})"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
             chart
                 .draw_series(LineSeries::new(
-                    series.iter().map(|r| (r.time_steps as f64, r.mse_to_analog)),
+                    series
+                        .iter()
+                        .map(|r| (r.time_steps as f64, r.mse_to_analog)),
                     ShapeStyle::from(color).stroke_width(1),
                 ))
                 .map_err(|e| plot_error(e.to_string()))?
                 .label(format!("CSVAE vs CVAE ({encoder})"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
             chart
-                .draw_series(series.iter().map(|r| Circle::new((r.time_steps as f64, r.mse_to_analog), 3, color.filled())))
+                .draw_series(series.iter().map(|r| {
+                    Circle::new((r.time_steps as f64, r.mse_to_analog), 3, color.filled())
+                }))
                 .map_err(|e| plot_error(e.to_string()))?;
         }
         chart
@@ -114,12 +130,16 @@ pub fn plot_sweep(path: &Path, baseline: &AnalogBaseline, rows: &[SweepRow]) -> 
             let color = PALETTE[i % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(
-                    rows.iter().filter(|r| r.encoder == *encoder).map(|r| (r.time_steps as f64, r.sop_per_mac)),
+                    rows.iter()
+                        .filter(|r| r.encoder == *encoder)
+                        .map(|r| (r.time_steps as f64, r.sop_per_mac)),
                     color.stroke_width(2),
                 ))
                 .map_err(|e| plot_error(e.to_string()))?
                 .label(encoder.to_string())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

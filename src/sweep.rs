@@ -125,7 +125,11 @@ pub fn fidelity_sweep(
     let (mut analog_mse, mut analog_psnr) = (0.0, 0.0);
     for indices in &batches {
         let target = subset.batch_values(indices)?;
-        let output = read_back(analog.forward(subset.batch(indices, device)?, None)?.images())?;
+        let output = read_back(
+            analog
+                .forward(subset.batch(indices, device)?, None)?
+                .images(),
+        )?;
         for (t, o) in target.chunks(plane).zip(output.chunks(plane)) {
             let error = mse(t, o);
             analog_mse += error;
@@ -156,7 +160,11 @@ pub fn fidelity_sweep(
             for (b, indices) in batches.iter().enumerate() {
                 let output = spiking.run(subset.batch(indices, device)?, &simulation)?;
                 let recon = read_back(output.reconstruction)?;
-                for ((t, o), a) in inputs[b].chunks(plane).zip(recon.chunks(plane)).zip(analog_outputs[b].chunks(plane)) {
+                for ((t, o), a) in inputs[b]
+                    .chunks(plane)
+                    .zip(recon.chunks(plane))
+                    .zip(analog_outputs[b].chunks(plane))
+                {
                     let e = mse(t, o);
                     error += e;
                     psnr += psnr_from_mse(e);
@@ -222,13 +230,17 @@ pub fn target_firing_rates(
         let activations = analog.layer_activations(subset.batch(&indices, device)?)?;
         for (name, tensor) in activations.layers {
             let scale = scales.get(name).unwrap_or(1.0);
-            let values = tensor
-                .into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| CsvaeError::TensorData {
-                    message: format!("{e:?}"),
-                })?;
-            let sum: f64 = values.iter().map(|&a| (f64::from(a) / scale).clamp(0.0, 1.0)).sum();
+            let values =
+                tensor
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| CsvaeError::TensorData {
+                        message: format!("{e:?}"),
+                    })?;
+            let sum: f64 = values
+                .iter()
+                .map(|&a| (f64::from(a) / scale).clamp(0.0, 1.0))
+                .sum();
             match sums.iter_mut().find(|(layer, ..)| layer == name) {
                 Some(entry) => {
                     entry.1 += sum;

@@ -32,21 +32,32 @@ fn quick_pipeline_writes_every_section() {
     assert!(events > 14, "progress was reported");
 
     // Every stage ran and was timed.
-    let stages: Vec<Stage> = report.stage_seconds.iter().map(|(stage, _)| *stage).collect();
+    let stages: Vec<Stage> = report
+        .stage_seconds
+        .iter()
+        .map(|(stage, _)| *stage)
+        .collect();
     assert_eq!(stages, Stage::ALL.to_vec());
 
     // The trained network reconstructs better than an untrained one would (PSNR of a blank
     // image against MNIST digits is about 9 dB).
     assert!(report.analog_test.psnr > 11.0, "{:?}", report.analog_test);
     // The CSVAE follows the CVAE.
-    assert!(report.spiking.mse_to_analog < report.spiking.analog.mse, "{:?}", report.spiking);
+    assert!(
+        report.spiking.mse_to_analog < report.spiking.analog.mse,
+        "{:?}",
+        report.spiking
+    );
     assert!(report.spiking.sop_per_mac > 0.0);
     assert_eq!(report.sweep.len(), 3 * 2);
     // Before, after, random change, one gain.
     assert_eq!(report.conditions.len(), 4);
     for condition in &report.conditions {
         assert_eq!(condition.robustness.len(), 6, "{}", condition.condition);
-        assert!(condition.latent_accuracy.nearest_centroid > 0.2, "{condition:?}");
+        assert!(
+            condition.latent_accuracy.nearest_centroid > 0.2,
+            "{condition:?}"
+        );
     }
 
     let markdown = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md");
@@ -59,12 +70,23 @@ fn quick_pipeline_writes_every_section() {
         "## Sleep",
         "## Before and after sleep, with controls",
     ] {
-        assert!(markdown.contains(section), "{section} missing from report.md");
+        assert!(
+            markdown.contains(section),
+            "{section} missing from report.md"
+        );
     }
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report.json"))
-            .expect("valid JSON");
-    for key in ["training", "spiking", "sweep", "sleep", "conditions", "stage_seconds"] {
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report.json"),
+    )
+    .expect("valid JSON");
+    for key in [
+        "training",
+        "spiking",
+        "sweep",
+        "sleep",
+        "conditions",
+        "stage_seconds",
+    ] {
         assert!(json.get(key).is_some(), "{key} missing from report.json");
     }
 }

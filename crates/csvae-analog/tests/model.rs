@@ -51,7 +51,10 @@ fn every_layer_has_documented_shape() {
     let posterior = model.encode(x).expect("encode");
     assert_eq!(posterior.mu.dims(), [2, 8]);
     assert_eq!(posterior.logvar.dims(), [2, 8]);
-    assert_eq!(model.fc3.forward(posterior.mu.clone()).dims(), [2, 16 * 4 * 4]);
+    assert_eq!(
+        model.fc3.forward(posterior.mu.clone()).dims(),
+        [2, 16 * 4 * 4]
+    );
 
     // Decoder, checked against PyTorch's ConvTranspose2d formula (in - 1) * s - 2p + k.
     let d0 = Tensor::<4>::ones([2, 16, 4, 4], &device);
@@ -101,14 +104,18 @@ fn wrong_input_shape_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, AnalogError::ShapeMismatch { .. }), "{err}");
     assert!(err.to_string().contains("[1, 1, 32, 32]"), "{err}");
-    let err = model.decode(Tensor::<2>::zeros([1, 3], &device)).unwrap_err();
+    let err = model
+        .decode(Tensor::<2>::zeros([1, 3], &device))
+        .unwrap_err();
     assert!(matches!(err, AnalogError::ShapeMismatch { .. }), "{err}");
 }
 
 #[test]
 fn invalid_configs_are_rejected() {
     let device = test_device();
-    let err = CvaeConfig::small([8, 0, 8, 8], 4).init(&device).unwrap_err();
+    let err = CvaeConfig::small([8, 0, 8, 8], 4)
+        .init(&device)
+        .unwrap_err();
     assert!(matches!(err, AnalogError::InvalidConfig { ref field, .. } if field == "channels"));
     let bad = TrainConfig {
         learning_rate: f64::NAN,
@@ -119,7 +126,10 @@ fn invalid_configs_are_rejected() {
         epochs: 0,
         ..TrainConfig::default()
     };
-    assert!(matches!(bad.validate(), Err(AnalogError::InvalidConfig { .. })));
+    assert!(matches!(
+        bad.validate(),
+        Err(AnalogError::InvalidConfig { .. })
+    ));
 }
 
 #[test]
@@ -129,7 +139,9 @@ fn training_lowers_loss_on_real_digits() {
     let data = Dataset::embedded_mnist().expect("embedded sample");
     let train_set = data.train.take(512);
     let test_set = data.test.take(200);
-    let model = small_config().init(&device.clone().autodiff()).expect("init");
+    let model = small_config()
+        .init(&device.clone().autodiff())
+        .expect("init");
     let before = evaluate(&model.valid(), &test_set, 200, &device).expect("evaluate");
 
     let config = TrainConfig {
@@ -139,11 +151,18 @@ fn training_lowers_loss_on_real_digits() {
         ..TrainConfig::default()
     };
     let mut step_losses = Vec::new();
-    let (model, epochs) = train(model, &train_set, Some(&test_set), &config, &device, |event| {
-        if let TrainEvent::Step { loss, .. } = event {
-            step_losses.push(loss);
-        }
-    })
+    let (model, epochs) = train(
+        model,
+        &train_set,
+        Some(&test_set),
+        &config,
+        &device,
+        |event| {
+            if let TrainEvent::Step { loss, .. } = event {
+                step_losses.push(loss);
+            }
+        },
+    )
     .expect("training runs");
 
     assert_eq!(step_losses.len(), 2 * 8);
@@ -151,8 +170,18 @@ fn training_lowers_loss_on_real_digits() {
     let last = *step_losses.last().expect("steps");
     assert!(last < 0.7 * first, "loss fell from {first} to {last}");
     let after = epochs[1].test.expect("test metrics");
-    assert!(after.bce < before.bce, "test BCE {} -> {}", before.bce, after.bce);
-    assert!(after.mse < before.mse, "test MSE {} -> {}", before.mse, after.mse);
+    assert!(
+        after.bce < before.bce,
+        "test BCE {} -> {}",
+        before.bce,
+        after.bce
+    );
+    assert!(
+        after.mse < before.mse,
+        "test MSE {} -> {}",
+        before.mse,
+        after.mse
+    );
     assert!(after.psnr > before.psnr);
 
     // The returned model is in evaluation mode and reproduces the last test metrics.
@@ -173,8 +202,15 @@ fn checkpoint_round_trip_gives_identical_outputs() {
         batch_size: 32,
         ..TrainConfig::default()
     };
-    let (model, _) = train(model, &data.train.take(64), None, &train_config, &device, |_| {})
-        .expect("training runs");
+    let (model, _) = train(
+        model,
+        &data.train.take(64),
+        None,
+        &train_config,
+        &device,
+        |_| {},
+    )
+    .expect("training runs");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cvae.bpk");
@@ -197,7 +233,10 @@ fn bad_checkpoints_are_typed_errors() {
 
     let missing = dir.path().join("absent.bpk");
     let err = load_checkpoint(&config, &missing, &device).unwrap_err();
-    assert!(matches!(err, AnalogError::Io { action: "read", .. }), "{err}");
+    assert!(
+        matches!(err, AnalogError::Io { action: "read", .. }),
+        "{err}"
+    );
 
     let garbage = dir.path().join("garbage.bpk");
     std::fs::write(&garbage, b"not a checkpoint at all").expect("write");
@@ -206,7 +245,9 @@ fn bad_checkpoints_are_typed_errors() {
 
     // A valid checkpoint of another width does not fit.
     let path = dir.path().join("other.bpk");
-    let other = CvaeConfig::small([4, 4, 8, 8], 8).init(&device).expect("init");
+    let other = CvaeConfig::small([4, 4, 8, 8], 8)
+        .init(&device)
+        .expect("init");
     save_checkpoint(&other, &path).expect("save");
     let err = load_checkpoint(&config, &path, &device).unwrap_err();
     assert!(matches!(err, AnalogError::Checkpoint { .. }), "{err}");
@@ -215,6 +256,7 @@ fn bad_checkpoints_are_typed_errors() {
     let bytes = std::fs::read(&path).expect("read");
     let truncated = dir.path().join("truncated.bpk");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
-    let err = load_checkpoint(&CvaeConfig::small([4, 4, 8, 8], 8), &truncated, &device).unwrap_err();
+    let err =
+        load_checkpoint(&CvaeConfig::small([4, 4, 8, 8], 8), &truncated, &device).unwrap_err();
     assert!(matches!(err, AnalogError::Checkpoint { .. }), "{err}");
 }

@@ -18,10 +18,8 @@ pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 /// Test labels.
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
-const EMBEDDED_TRAIN_IMAGES: &[u8] =
-    include_bytes!("../data/mnist-10k/train-images-idx3-ubyte.gz");
-const EMBEDDED_TRAIN_LABELS: &[u8] =
-    include_bytes!("../data/mnist-10k/train-labels-idx1-ubyte.gz");
+const EMBEDDED_TRAIN_IMAGES: &[u8] = include_bytes!("../data/mnist-10k/train-images-idx3-ubyte.gz");
+const EMBEDDED_TRAIN_LABELS: &[u8] = include_bytes!("../data/mnist-10k/train-labels-idx1-ubyte.gz");
 const EMBEDDED_TEST_IMAGES: &[u8] = include_bytes!("../data/mnist-10k/t10k-images-idx3-ubyte.gz");
 const EMBEDDED_TEST_LABELS: &[u8] = include_bytes!("../data/mnist-10k/t10k-labels-idx1-ubyte.gz");
 

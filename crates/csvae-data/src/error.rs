@@ -10,7 +10,9 @@ pub enum DataError {
         path: PathBuf,
     },
     /// A directory lacks one of the standard file names, with or without `.gz`.
-    #[error("{dir}: missing `{name}` (or `{name}.gz`); the directory must hold the four standard IDX files")]
+    #[error(
+        "{dir}: missing `{name}` (or `{name}.gz`); the directory must hold the four standard IDX files"
+    )]
     MissingFile {
         /// The directory that was searched.
         dir: PathBuf,
@@ -42,7 +44,9 @@ pub enum DataError {
         rank: usize,
     },
     /// The file ends before its header or its payload is complete.
-    #[error("{path}: truncated: the header announces {expected} bytes but only {found} are present; re-download or re-extract the file")]
+    #[error(
+        "{path}: truncated: the header announces {expected} bytes but only {found} are present; re-download or re-extract the file"
+    )]
     Truncated {
         /// The file being read.
         path: PathBuf,
@@ -52,7 +56,9 @@ pub enum DataError {
         found: usize,
     },
     /// Bytes follow the announced payload.
-    #[error("{path}: {extra} unexpected bytes after the announced payload; the file is corrupt or not an IDX file")]
+    #[error(
+        "{path}: {extra} unexpected bytes after the announced payload; the file is corrupt or not an IDX file"
+    )]
     TrailingBytes {
         /// The file being read.
         path: PathBuf,
@@ -70,7 +76,9 @@ pub enum DataError {
         reason: String,
     },
     /// Images and labels of one split disagree in count.
-    #[error("{split} split: {images} images but {labels} labels; the image and label files do not belong together")]
+    #[error(
+        "{split} split: {images} images but {labels} labels; the image and label files do not belong together"
+    )]
     CountMismatch {
         /// `train` or `test`.
         split: String,

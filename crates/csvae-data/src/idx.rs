@@ -200,7 +200,14 @@ mod tests {
         let bytes = images_file(2);
         let err = parse_idx(&bytes[..9], 3, here()).unwrap_err();
         assert!(
-            matches!(err, DataError::Truncated { expected: 16, found: 9, .. }),
+            matches!(
+                err,
+                DataError::Truncated {
+                    expected: 16,
+                    found: 9,
+                    ..
+                }
+            ),
             "{err}"
         );
     }
@@ -210,7 +217,14 @@ mod tests {
         let bytes = images_file(2);
         let err = parse_idx(&bytes[..bytes.len() - 1], 3, here()).unwrap_err();
         assert!(
-            matches!(err, DataError::Truncated { expected: 28, found: 27, .. }),
+            matches!(
+                err,
+                DataError::Truncated {
+                    expected: 28,
+                    found: 27,
+                    ..
+                }
+            ),
             "{err}"
         );
     }
@@ -220,7 +234,10 @@ mod tests {
         let mut bytes = images_file(2);
         bytes.extend_from_slice(&[1, 2, 3]);
         let err = parse_idx(&bytes, 3, here()).unwrap_err();
-        assert!(matches!(err, DataError::TrailingBytes { extra: 3, .. }), "{err}");
+        assert!(
+            matches!(err, DataError::TrailingBytes { extra: 3, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -251,6 +268,9 @@ mod tests {
     #[test]
     fn empty_file_is_truncated() {
         let err = parse_idx(&[], 1, here()).unwrap_err();
-        assert!(matches!(err, DataError::Truncated { found: 0, .. }), "{err}");
+        assert!(
+            matches!(err, DataError::Truncated { found: 0, .. }),
+            "{err}"
+        );
     }
 }

@@ -24,9 +24,15 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Writes a small valid dataset of 2x2 images: 3 training and 2 test images.
 fn write_dataset(dir: &Path, compress: bool) {
     let files = [
-        (TRAIN_IMAGES, idx_bytes(&[3, 2, 2], &[0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8])),
+        (
+            TRAIN_IMAGES,
+            idx_bytes(&[3, 2, 2], &[0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8]),
+        ),
         (TRAIN_LABELS, idx_bytes(&[3], &[7, 0, 9])),
-        (TEST_IMAGES, idx_bytes(&[2, 2, 2], &[9, 9, 9, 9, 0, 0, 0, 0])),
+        (
+            TEST_IMAGES,
+            idx_bytes(&[2, 2, 2], &[9, 9, 9, 9, 0, 0, 0, 0]),
+        ),
         (TEST_LABELS, idx_bytes(&[2], &[1, 2])),
     ];
     for (name, bytes) in files {
@@ -88,7 +94,16 @@ fn batch_rejects_bad_index_and_empty() {
     let data = Dataset::embedded_mnist().expect("embedded sample");
     let device = Device::flex();
     let err = data.test.batch(&[0, 1_000], &device).unwrap_err();
-    assert!(matches!(err, DataError::IndexOutOfRange { index: 1_000, len: 1_000 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DataError::IndexOutOfRange {
+                index: 1_000,
+                len: 1_000
+            }
+        ),
+        "{err}"
+    );
     let err = data.test.batch(&[], &device).unwrap_err();
     assert!(matches!(err, DataError::ZeroBatchSize), "{err}");
 }
@@ -105,7 +120,10 @@ fn batch_indices_cover_every_image_once() {
     assert_eq!(all, (0..1_000).collect::<Vec<_>>());
     let again = data.test.batch_indices(128, Some(3)).expect("batches");
     assert_eq!(batches, again, "same seed, same order");
-    assert!(matches!(data.test.batch_indices(0, None), Err(DataError::ZeroBatchSize)));
+    assert!(matches!(
+        data.test.batch_indices(0, None),
+        Err(DataError::ZeroBatchSize)
+    ));
 }
 
 #[test]
@@ -134,7 +152,14 @@ fn label_count_mismatch_is_reported() {
     std::fs::write(dir.path().join(TRAIN_LABELS), idx_bytes(&[2], &[1, 2])).expect("write");
     let err = Dataset::from_dir(dir.path()).unwrap_err();
     assert!(
-        matches!(err, DataError::CountMismatch { images: 3, labels: 2, .. }),
+        matches!(
+            err,
+            DataError::CountMismatch {
+                images: 3,
+                labels: 2,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -161,7 +186,14 @@ fn swapped_files_fail_on_magic() {
     std::fs::copy(dir.path().join(TEST_LABELS), dir.path().join(TEST_IMAGES)).expect("copy");
     let err = Dataset::from_dir(dir.path()).unwrap_err();
     assert!(
-        matches!(err, DataError::BadMagic { found: 0x0801, expected: 0x0803, .. }),
+        matches!(
+            err,
+            DataError::BadMagic {
+                found: 0x0801,
+                expected: 0x0803,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -172,5 +204,15 @@ fn label_above_nine_is_rejected() {
     write_dataset(dir.path(), false);
     std::fs::write(dir.path().join(TEST_LABELS), idx_bytes(&[2], &[1, 12])).expect("write");
     let err = Dataset::from_dir(dir.path()).unwrap_err();
-    assert!(matches!(err, DataError::BadLabel { index: 1, label: 12, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DataError::BadLabel {
+                index: 1,
+                label: 12,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

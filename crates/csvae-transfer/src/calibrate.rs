@@ -227,9 +227,18 @@ mod tests {
     fn percentile_nearest_rank() {
         let values: Vec<f32> = (1..=1000).map(|v| v as f32).collect();
         // ceil(0.999 * 1000) = 999th value.
-        assert_eq!(statistic_of(values.clone(), ScaleStatistic::Percentile { p: 99.9 }), 999.0);
-        assert_eq!(statistic_of(values.clone(), ScaleStatistic::Percentile { p: 50.0 }), 500.0);
-        assert_eq!(statistic_of(values.clone(), ScaleStatistic::Percentile { p: 100.0 }), 1000.0);
+        assert_eq!(
+            statistic_of(values.clone(), ScaleStatistic::Percentile { p: 99.9 }),
+            999.0
+        );
+        assert_eq!(
+            statistic_of(values.clone(), ScaleStatistic::Percentile { p: 50.0 }),
+            500.0
+        );
+        assert_eq!(
+            statistic_of(values.clone(), ScaleStatistic::Percentile { p: 100.0 }),
+            1000.0
+        );
         assert_eq!(statistic_of(values, ScaleStatistic::Max), 1000.0);
     }
 
@@ -237,8 +246,15 @@ mod tests {
     fn explicit_scales_are_validated() {
         assert!(ActivationScales::explicit([1.0; 8]).is_ok());
         let err = ActivationScales::explicit([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]).unwrap_err();
-        assert!(matches!(err, TransferError::InvalidScale { ref layer, .. } if layer == "conv2"), "{err}");
-        let err = ActivationScales::explicit([1.0, 1.0, 1.0, 1.0, 1.0, f64::NAN, 1.0, 1.0]).unwrap_err();
-        assert!(matches!(err, TransferError::InvalidScale { ref layer, .. } if layer == "deconv1"), "{err}");
+        assert!(
+            matches!(err, TransferError::InvalidScale { ref layer, .. } if layer == "conv2"),
+            "{err}"
+        );
+        let err =
+            ActivationScales::explicit([1.0, 1.0, 1.0, 1.0, 1.0, f64::NAN, 1.0, 1.0]).unwrap_err();
+        assert!(
+            matches!(err, TransferError::InvalidScale { ref layer, .. } if layer == "deconv1"),
+            "{err}"
+        );
     }
 }

@@ -108,8 +108,18 @@ fn analog_layers(model: &Cvae) -> Result<Vec<AnalogLayer<'_>>> {
         linear_layer("fc22", &model.fc22, LayerRole::Readout, Some("conv3"))?,
         linear_layer("fc3", &model.fc3, LayerRole::Spiking, None)?,
         deconv_layer("deconv1", &model.deconv1, Some(&model.deconv1_bn), "fc3")?,
-        deconv_layer("deconv2", &model.deconv2, Some(&model.deconv2_bn), "deconv1")?,
-        deconv_layer("deconv3", &model.deconv3, Some(&model.deconv3_bn), "deconv2")?,
+        deconv_layer(
+            "deconv2",
+            &model.deconv2,
+            Some(&model.deconv2_bn),
+            "deconv1",
+        )?,
+        deconv_layer(
+            "deconv3",
+            &model.deconv3,
+            Some(&model.deconv3_bn),
+            "deconv2",
+        )?,
         deconv_layer("deconv4", &model.deconv4, None, "deconv3")?,
     ])
 }
@@ -123,12 +133,21 @@ fn channel_axis(kind: LayerKind) -> usize {
 }
 
 /// Returns `(weight_factor, bias_factor, v_threshold)` of one layer.
-fn balancing_factors(role: LayerRole, form: BalancingForm, lambda_in: f64, lambda_out: f64) -> (f64, f64, f64) {
+fn balancing_factors(
+    role: LayerRole,
+    form: BalancingForm,
+    lambda_in: f64,
+    lambda_out: f64,
+) -> (f64, f64, f64) {
     match (role, form) {
         // A readout receives spikes at rate a / lambda_in and undoes that scale.
         (LayerRole::Readout, _) => (lambda_in, 1.0, 1.0),
-        (LayerRole::Spiking, BalancingForm::ScaledWeights) => (lambda_in / lambda_out, 1.0 / lambda_out, 1.0),
-        (LayerRole::Spiking, BalancingForm::LayerThresholds) => (1.0, 1.0 / lambda_in, lambda_out / lambda_in),
+        (LayerRole::Spiking, BalancingForm::ScaledWeights) => {
+            (lambda_in / lambda_out, 1.0 / lambda_out, 1.0)
+        }
+        (LayerRole::Spiking, BalancingForm::LayerThresholds) => {
+            (1.0, 1.0 / lambda_in, lambda_out / lambda_in)
+        }
     }
 }
 
@@ -168,11 +187,14 @@ pub fn convert(
         let (folded, folded_bias, batch_norm) = match layer.batch_norm {
             Some(bn) => {
                 let constants = BatchNormConstants::from_module(bn, layer.name)?;
-                let (w, b) = fold_batch_norm(&weight, bias.as_deref(), &constants, axis, layer.name)?;
+                let (w, b) =
+                    fold_batch_norm(&weight, bias.as_deref(), &constants, axis, layer.name)?;
                 (w, b, Some(constants))
             }
             None => {
-                let b = bias.clone().unwrap_or_else(|| vec![0.0; weight.shape[axis]]);
+                let b = bias
+                    .clone()
+                    .unwrap_or_else(|| vec![0.0; weight.shape[axis]]);
                 (weight.clone(), b, None)
             }
         };
@@ -216,7 +238,8 @@ pub fn convert(
         layers: records,
     };
     let layers = spiking_layers(model, weights, device)?;
-    let network = Csvae::new(layers, [IMAGE_SIZE, IMAGE_SIZE])?.with_thresholds(thresholds_of(&record)?)?;
+    let network =
+        Csvae::new(layers, [IMAGE_SIZE, IMAGE_SIZE])?.with_thresholds(thresholds_of(&record)?)?;
     Ok(Conversion { network, record })
 }
 
@@ -256,7 +279,12 @@ fn spiking_layers(
     let mut linears = Vec::new();
     let mut deconvs = Vec::new();
     let analog_convs = [&model.conv0, &model.conv1, &model.conv2, &model.conv3];
-    let analog_deconvs = [&model.deconv1, &model.deconv2, &model.deconv3, &model.deconv4];
+    let analog_deconvs = [
+        &model.deconv1,
+        &model.deconv2,
+        &model.deconv3,
+        &model.deconv4,
+    ];
     for (name, kind, weight, bias) in weights {
         let bias_tensor = HostTensor {
             shape: vec![bias.len()],
@@ -285,14 +313,21 @@ fn spiking_layers(
                 )?);
             }
             LayerKind::Linear => {
-                linears.push(SpikingLinear::new(name, weight.to_tensor::<2>(device, name)?, bias_tensor)?);
+                linears.push(SpikingLinear::new(
+                    name,
+                    weight.to_tensor::<2>(device, name)?,
+                    bias_tensor,
+                )?);
             }
         }
     }
-    let [conv0, conv1, conv2, conv3]: [SpikingConv2d; 4] = convs.try_into().map_err(|_| missing("conv0..conv3"))?;
-    let [fc21, fc22, fc3]: [SpikingLinear; 3] = linears.try_into().map_err(|_| missing("fc21, fc22, fc3"))?;
-    let [deconv1, deconv2, deconv3, deconv4]: [SpikingConvTranspose2d; 4] =
-        deconvs.try_into().map_err(|_| missing("deconv1..deconv4"))?;
+    let [conv0, conv1, conv2, conv3]: [SpikingConv2d; 4] =
+        convs.try_into().map_err(|_| missing("conv0..conv3"))?;
+    let [fc21, fc22, fc3]: [SpikingLinear; 3] =
+        linears.try_into().map_err(|_| missing("fc21, fc22, fc3"))?;
+    let [deconv1, deconv2, deconv3, deconv4]: [SpikingConvTranspose2d; 4] = deconvs
+        .try_into()
+        .map_err(|_| missing("deconv1..deconv4"))?;
     Ok(CsvaeLayers {
         conv0,
         conv1,
@@ -327,7 +362,11 @@ fn missing(layer: &str) -> TransferError {
 /// [`TransferError::ShapeMismatch`] naming the layer and both shapes, [`TransferError::NonFinite`]
 /// for NaN or infinite weights, [`TransferError::BiasChanged`], and the record's validation
 /// errors.
-pub fn transfer_back(layers: &CsvaeLayers, record: &ConversionRecord, template: &Cvae) -> Result<Cvae> {
+pub fn transfer_back(
+    layers: &CsvaeLayers,
+    record: &ConversionRecord,
+    template: &Cvae,
+) -> Result<Cvae> {
     record.validate()?;
     let mut tensors: std::collections::HashMap<String, HostTensor> =
         crate::weights::host_tensors(layers)?.into_iter().collect();
@@ -411,15 +450,30 @@ fn set_batch_norm(bn: &mut BatchNorm, constants: &BatchNormConstants, layer: &st
         shape: vec![values.len()],
         values: values.clone(),
     };
-    replace_param(&mut bn.gamma, &vector(&constants.gamma), &format!("{layer}_bn.gamma"))?;
-    replace_param(&mut bn.beta, &vector(&constants.beta), &format!("{layer}_bn.beta"))?;
-    bn.running_mean = RunningState::new(vector(&constants.running_mean).to_tensor::<1>(&device, layer)?);
-    bn.running_var = RunningState::new(vector(&constants.running_var).to_tensor::<1>(&device, layer)?);
+    replace_param(
+        &mut bn.gamma,
+        &vector(&constants.gamma),
+        &format!("{layer}_bn.gamma"),
+    )?;
+    replace_param(
+        &mut bn.beta,
+        &vector(&constants.beta),
+        &format!("{layer}_bn.beta"),
+    )?;
+    bn.running_mean =
+        RunningState::new(vector(&constants.running_mean).to_tensor::<1>(&device, layer)?);
+    bn.running_var =
+        RunningState::new(vector(&constants.running_var).to_tensor::<1>(&device, layer)?);
     bn.epsilon = constants.epsilon;
     Ok(())
 }
 
-fn set_layer(model: &mut Cvae, entry: &LayerRecord, weight: HostTensor, bias: Vec<f32>) -> Result<()> {
+fn set_layer(
+    model: &mut Cvae,
+    entry: &LayerRecord,
+    weight: HostTensor,
+    bias: Vec<f32>,
+) -> Result<()> {
     let name = entry.name.as_str();
     let weight_path = format!("{name}.weight");
     let bias_host = HostTensor {

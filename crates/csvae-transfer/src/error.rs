@@ -4,7 +4,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     /// A layer the transfer needs is absent from the record or the weights file.
-    #[error("layer `{layer}` is missing from {source_name}; the file does not belong to this network")]
+    #[error(
+        "layer `{layer}` is missing from {source_name}; the file does not belong to this network"
+    )]
     MissingLayer {
         /// Path of the missing layer, such as `deconv2`.
         layer: String,
@@ -34,7 +36,9 @@ pub enum TransferError {
         value: f64,
     },
     /// An activation scale (lambda) is zero, negative or non-finite.
-    #[error("layer `{layer}`: invalid activation scale {scale}; scales must be finite and > 0 (a layer that never activates on the calibration data cannot be balanced: use more calibration images or explicit scales)")]
+    #[error(
+        "layer `{layer}`: invalid activation scale {scale}; scales must be finite and > 0 (a layer that never activates on the calibration data cannot be balanced: use more calibration images or explicit scales)"
+    )]
     InvalidScale {
         /// Path of the layer.
         layer: String,
@@ -42,7 +46,9 @@ pub enum TransferError {
         scale: f64,
     },
     /// A batch-norm gain of zero makes folding impossible to invert.
-    #[error("layer `{layer}`: batch-norm scale gamma / sqrt(var + eps) is {scale} for channel {channel}; folding cannot be inverted")]
+    #[error(
+        "layer `{layer}`: batch-norm scale gamma / sqrt(var + eps) is {scale} for channel {channel}; folding cannot be inverted"
+    )]
     ZeroBatchNormScale {
         /// Path of the layer.
         layer: String,
@@ -52,7 +58,9 @@ pub enum TransferError {
         scale: f64,
     },
     /// The spiking biases changed although the transfer back keeps batch norm fixed.
-    #[error("layer `{layer}`: bias changed by up to {max_change} since conversion; the transfer back keeps batch norm unchanged and can carry back only weight changes")]
+    #[error(
+        "layer `{layer}`: bias changed by up to {max_change} since conversion; the transfer back keeps batch norm unchanged and can carry back only weight changes"
+    )]
     BiasChanged {
         /// Path of the layer.
         layer: String,

@@ -194,7 +194,8 @@ mod tests {
             shape: vec![2, 1],
             values: vec![1.0, 1.0],
         };
-        let (_, bias) = fold_batch_norm(&weight, Some(&[1.0, 0.0]), &constants(), 0, "fc").expect("fold");
+        let (_, bias) =
+            fold_batch_norm(&weight, Some(&[1.0, 0.0]), &constants(), 0, "fc").expect("fold");
         // beta + (b - mean) * scale: 0.1 + 0 = 0.1 and -0.3 + 2 * 0.5 = 0.7.
         assert!((bias[0] - 0.1).abs() < 1e-6);
         assert!((bias[1] - 0.7).abs() < 1e-6);
@@ -222,7 +223,10 @@ mod tests {
             values: vec![1.0, 1.0],
         };
         let err = unfold_batch_norm(&weight, &bn, 0, "conv2").unwrap_err();
-        assert!(matches!(err, TransferError::ZeroBatchNormScale { channel: 1, .. }), "{err}");
+        assert!(
+            matches!(err, TransferError::ZeroBatchNormScale { channel: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]

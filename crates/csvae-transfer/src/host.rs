@@ -21,13 +21,14 @@ impl HostTensor {
     /// [`TransferError::TensorData`] when the values cannot be read as `f32`.
     pub fn from_tensor<const D: usize>(tensor: Tensor<D>, layer: &str) -> Result<Self> {
         let shape = tensor.dims().to_vec();
-        let values = tensor
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| TransferError::TensorData {
-                layer: layer.to_string(),
-                message: format!("{e:?}"),
-            })?;
+        let values =
+            tensor
+                .into_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| TransferError::TensorData {
+                    layer: layer.to_string(),
+                    message: format!("{e:?}"),
+                })?;
         Ok(Self { shape, values })
     }
 
@@ -36,15 +37,13 @@ impl HostTensor {
     /// # Errors
     /// [`TransferError::ShapeMismatch`] when the rank is not `D`.
     pub fn to_tensor<const D: usize>(&self, device: &Device, layer: &str) -> Result<Tensor<D>> {
-        let dims: [usize; D] =
-            self.shape
-                .clone()
-                .try_into()
-                .map_err(|shape: Vec<usize>| TransferError::ShapeMismatch {
-                    layer: layer.to_string(),
-                    expected: vec![0; D],
-                    found: shape,
-                })?;
+        let dims: [usize; D] = self.shape.clone().try_into().map_err(|shape: Vec<usize>| {
+            TransferError::ShapeMismatch {
+                layer: layer.to_string(),
+                expected: vec![0; D],
+                found: shape,
+            }
+        })?;
         Ok(Tensor::from_data(
             TensorData::new(self.values.clone(), dims),
             device,

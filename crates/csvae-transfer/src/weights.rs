@@ -71,11 +71,13 @@ pub fn save_spiking_weights(layers: &CsvaeLayers, path: &Path) -> Result<()> {
         .collect();
     let mut views = Vec::with_capacity(bytes.len());
     for (name, shape, raw) in &bytes {
-        let view = TensorView::new(Dtype::F32, shape.clone(), raw).map_err(|e| format_error(e.to_string()))?;
+        let view = TensorView::new(Dtype::F32, shape.clone(), raw)
+            .map_err(|e| format_error(e.to_string()))?;
         views.push((name.clone(), view));
     }
     let metadata = HashMap::from([("format".to_string(), "csvae spiking weights".to_string())]);
-    let encoded = safetensors::serialize(views, Some(metadata)).map_err(|e| format_error(e.to_string()))?;
+    let encoded =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| format_error(e.to_string()))?;
     csvae_data::fs::write_atomic(path, &encoded).map_err(|source| TransferError::Io {
         path: path.to_path_buf(),
         action: "write",
@@ -108,7 +110,10 @@ pub fn load_spiking_weights(path: &Path, device: &Device) -> Result<CsvaeLayers>
             source_name: path.display().to_string(),
         })?;
         if view.dtype() != Dtype::F32 {
-            return Err(format_error(format!("{key} has dtype {:?}, expected F32", view.dtype())));
+            return Err(format_error(format!(
+                "{key} has dtype {:?}, expected F32",
+                view.dtype()
+            )));
         }
         let values = view
             .data()
@@ -123,7 +128,10 @@ pub fn load_spiking_weights(path: &Path, device: &Device) -> Result<CsvaeLayers>
         Ok(host)
     };
     let pair = |name: &str| -> Result<(HostTensor, HostTensor)> {
-        Ok((read(format!("{name}.weight"))?, read(format!("{name}.bias"))?))
+        Ok((
+            read(format!("{name}.weight"))?,
+            read(format!("{name}.bias"))?,
+        ))
     };
     let conv = |index: usize| -> Result<SpikingConv2d> {
         let name = LAYERS[index];
@@ -139,7 +147,11 @@ pub fn load_spiking_weights(path: &Path, device: &Device) -> Result<CsvaeLayers>
     };
     let linear = |name: &str| -> Result<SpikingLinear> {
         let (w, b) = pair(name)?;
-        Ok(SpikingLinear::new(name, w.to_tensor::<2>(device, name)?, b.to_tensor::<1>(device, name)?)?)
+        Ok(SpikingLinear::new(
+            name,
+            w.to_tensor::<2>(device, name)?,
+            b.to_tensor::<1>(device, name)?,
+        )?)
     };
     let deconv = |index: usize| -> Result<SpikingConvTranspose2d> {
         let name = LAYERS[7 + index];
