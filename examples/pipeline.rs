@@ -17,7 +17,7 @@ use csvae::Backend;
 use csvae::analog::TrainEvent;
 use csvae::data::Dataset;
 use csvae::pipeline::{Pipeline, PipelineConfig, PipelineEvent, quick_sleep};
-use csvae::spiking::sleep::{SharedWeightUpdate, SleepConfig};
+use csvae::spiking::sleep::{SharedWeightUpdate, SleepConfig, SleepThresholds};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -70,6 +70,9 @@ struct Args {
     /// (default: sum them, as the presets do).
     #[arg(long)]
     mean_shared_updates: bool,
+    /// Firing threshold of every layer during sleep (default: the preset's).
+    #[arg(long)]
+    sleep_threshold: Option<f32>,
     /// Comma-separated time steps of the error and SOP sweep (default 8,16,32,64,128,256).
     #[arg(long, value_delimiter = ',')]
     sweep_time_steps: Option<Vec<usize>>,
@@ -112,6 +115,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(a_minus) = args.a_minus {
         config.sleep.stdp.a_minus = a_minus;
+    }
+    if let Some(v_threshold) = args.sleep_threshold {
+        config.sleep.thresholds = SleepThresholds::uniform(v_threshold);
     }
     if args.mean_shared_updates {
         config.sleep.stdp.shared_weight_update = SharedWeightUpdate::Mean;
