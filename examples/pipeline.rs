@@ -48,7 +48,7 @@ struct Args {
     /// Load this CVAE checkpoint (burnpack, VAE18 unless --quick) instead of training.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Training epochs (default 5; 1 with --quick).
+    /// Training epochs (default 5; 3 with --quick).
     #[arg(long)]
     epochs: Option<usize>,
     /// Sleep preset.
@@ -190,6 +190,11 @@ fn main() -> anyhow::Result<()> {
         report.spiking.psnr,
         report.spiking.sop_per_mac
     );
+    if report.sleep.inputs_applied == 0 {
+        println!(
+            "Note: the sleep applied no input (the runaway guard stopped it), so after equals before."
+        );
+    }
     println!("Wrote {}", args.out.join("report.md").display());
     Ok(())
 }

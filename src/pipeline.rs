@@ -12,7 +12,9 @@ use csvae_analog::{
 };
 use csvae_data::{Dataset, ImageSet};
 use csvae_encoding::Encoder;
-use csvae_spiking::sleep::{SleepConfig, SleepInputs, SleepProgress, SleepReport, sleep};
+use csvae_spiking::sleep::{
+    SharedWeightUpdate, SleepConfig, SleepInputs, SleepProgress, SleepReport, sleep,
+};
 use csvae_spiking::statistics::{EnergyEstimate, EnergyModel};
 use csvae_spiking::{Csvae, InitialMembrane, ReadoutWarmUp, SimulationConfig};
 use csvae_transfer::{
@@ -138,10 +140,15 @@ impl PipelineConfig {
     }
 }
 
-/// Shortens a sleep configuration for the quick run: 20 inputs of 8 steps.
+/// Shortens a sleep configuration for the quick run: 20 inputs of 8 steps, with shared
+/// convolution updates averaged over positions and a_plus 1e-3 (a_minus 7.5e-4), because the
+/// presets' summed updates trip the runaway guard at the first input.
 pub fn quick_sleep(mut sleep: SleepConfig) -> SleepConfig {
     sleep.inputs = 20;
     sleep.steps_per_input = 8;
+    sleep.stdp.shared_weight_update = SharedWeightUpdate::Mean;
+    sleep.stdp.a_plus = 1e-3;
+    sleep.stdp.a_minus = 7.5e-4;
     sleep
 }
 
@@ -319,6 +326,17 @@ impl Pipeline {
         on_event: &mut dyn FnMut(PipelineEvent),
     ) -> Result<PipelineReport, CsvaeError> {
         let config = &self.config;
+        if let Some(path) = &config.checkpoint
+            && !path.is_file()
+        {
+            return Err(CsvaeError::InvalidArgument {
+                name: "checkpoint".into(),
+                message: format!(
+                    "{} is not a file; pass a cvae.bpk written by train_cvae or pipeline",
+                    path.display()
+                ),
+            });
+        }
         std::fs::create_dir_all(out).map_err(|source| CsvaeError::Io {
             path: out.to_path_buf(),
             source,
@@ -691,6 +709,17 @@ pub fn report_markdown(report: &PipelineReport) -> String {
     md.push_str("\n## Error and SOP against T\n\n");
     md.push_str(&sweep_markdown(&report.sweep_baseline, &report.sweep));
     md.push_str("\n## Sleep\n\n");
+    if report.sleep.inputs_applied == 0 {
+        md.push_str(
+            "The sleep applied no input: the runaway guard stopped it at the first input, so the CVAE after \
+             sleep equals the CVAE before. Lower the learning rates (or average shared updates) to let it run.\n\n",
+        );
+    } else {
+        md.push_str(&format!(
+            "The sleep applied {} of {} presented inputs.\n\n",
+            report.sleep.inputs_applied, report.sleep.inputs_presented
+        ));
+    }
     md.push_str(&format!(
         "```json\n{}\n```\n\n",
         serde_json::to_string_pretty(&report.sleep).unwrap_or_default()

@@ -50,6 +50,20 @@ fn quick_pipeline_writes_every_section() {
     );
     assert!(report.spiking.sop_per_mac > 0.0);
     assert_eq!(report.sweep.len(), 3 * 2);
+    // The quick sleep changes weights (its rates are small enough for the runaway guard).
+    assert!(
+        report.sleep.inputs_applied > 0,
+        "{:?}",
+        report.sleep.early_stop
+    );
+    assert!(
+        report
+            .sleep_change_norms
+            .iter()
+            .any(|(_, norm)| *norm > 0.0),
+        "{:?}",
+        report.sleep_change_norms
+    );
     // Before, after, random change, one gain.
     assert_eq!(report.conditions.len(), 4);
     for condition in &report.conditions {
