@@ -71,13 +71,13 @@ fn wgpu_matches_flex() {
     let pairs = [
         (
             "mu",
-            values(on_flex.posterior.mu),
-            values(on_wgpu.posterior.mu),
+            values(on_flex.posterior.mu.clone()),
+            values(on_wgpu.posterior.mu.clone()),
         ),
         (
             "logvar",
-            values(on_flex.posterior.logvar),
-            values(on_wgpu.posterior.logvar),
+            values(on_flex.posterior.logvar.clone()),
+            values(on_wgpu.posterior.logvar.clone()),
         ),
         ("image", values(on_flex.images()), values(on_wgpu.images())),
     ];
