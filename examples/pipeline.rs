@@ -6,8 +6,9 @@
 //! cargo run --release --example pipeline -- --quick --out runs/quick
 //! ```
 //!
-//! Expected result: the default run on the embedded digits finishes on a 2-core CPU and writes
-//! a run folder with report.md; `--quick` finishes in about a minute with a narrow network.
+//! Expected result: the default run on the embedded digits finishes on a 2-core CPU in about 12
+//! minutes and writes a run folder with report.md. `--quick` runs a narrow network in about 10
+//! seconds once built.
 
 use std::path::PathBuf;
 

@@ -28,7 +28,7 @@ impl Backend {
     /// Every backend, in the order of the help text.
     pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Ndarray, Backend::Wgpu];
 
-    /// The name used on the command line and in reports.
+    /// Returns the name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Flex => "flex",
@@ -37,7 +37,7 @@ impl Backend {
         }
     }
 
-    /// Whether this build includes the backend.
+    /// Returns whether this build includes the backend.
     pub fn is_compiled(self) -> bool {
         match self {
             Backend::Flex => cfg!(feature = "flex"),

@@ -66,7 +66,7 @@ impl Corruption {
         match *self {
             Corruption::Clean => images.to_vec(),
             Corruption::Gaussian { sigma } => {
-                // `max` also maps a NaN sigma to 0, so the constructor cannot fail.
+                // `f32::max` returns 0 for a NaN sigma, so the constructor cannot fail.
                 let noise = Normal::new(0.0f32, sigma.max(0.0)).expect("sigma is finite and >= 0");
                 images
                     .iter()

@@ -51,7 +51,7 @@ impl Default for CvaeConfig {
 }
 
 impl CvaeConfig {
-    /// The VAE18 preset: channels 64, 64, 128, 256 and a 128-dimensional latent code.
+    /// Returns the VAE18 preset: channels 64, 64, 128, 256 and a 128-dimensional latent code.
     pub fn vae18() -> Self {
         Self {
             input_channels: 1,
@@ -62,7 +62,7 @@ impl CvaeConfig {
         }
     }
 
-    /// A narrow variant with the same layer geometry, for tests and quick runs.
+    /// Returns a narrow variant with the same layer geometry, for tests and quick runs.
     pub fn small(channels: [usize; 4], latent_dim: usize) -> Self {
         Self {
             channels,

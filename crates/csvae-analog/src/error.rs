@@ -10,7 +10,7 @@ pub enum AnalogError {
         field: String,
         /// The rejected value.
         value: String,
-        /// What the field accepts.
+        /// Accepted values.
         expected: String,
     },
     /// An input tensor has the wrong shape for this network.
@@ -49,7 +49,7 @@ pub enum AnalogError {
     Checkpoint {
         /// The checkpoint file.
         path: PathBuf,
-        /// What burn reported.
+        /// Message from burn.
         message: String,
     },
     /// A PyTorch or safetensors `state_dict` file could not be decoded or encoded.
@@ -59,7 +59,7 @@ pub enum AnalogError {
         path: PathBuf,
         /// `PyTorch` or `safetensors`.
         format: &'static str,
-        /// What the reader or writer reported.
+        /// Message from the reader or writer.
         message: String,
     },
     /// A tensor the network needs is absent from a `state_dict`.
@@ -72,7 +72,7 @@ pub enum AnalogError {
         /// The absent key.
         key: String,
     },
-    /// A `state_dict` holds a tensor the network does not have.
+    /// A `state_dict` contains a tensor the network does not have.
     #[error(
         "{path}: unexpected tensor `{key}`; the network has no such parameter (remove it, or strip a prefix such as `module.` from the keys)"
     )]
@@ -110,7 +110,7 @@ pub enum AnalogError {
         /// The element type the network needs.
         expected: &'static str,
     },
-    /// A tensor of a `state_dict` holds NaN or infinity.
+    /// A tensor of a `state_dict` contains NaN or infinity.
     #[error(
         "{path}: tensor `{key}` holds {value} at flat index {index}; the weights are corrupt or training diverged, so export them again from a finite model"
     )]

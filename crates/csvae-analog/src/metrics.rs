@@ -87,7 +87,8 @@ fn filter_valid(
 /// # Panics
 /// Panics when a buffer does not hold `height * width` values or either side is zero.
 pub fn ssim(a: &[f32], b: &[f32], height: usize, width: usize) -> f64 {
-    assert!(height > 0 && width > 0, "ssim of an empty image");
+    assert!(height > 0, "ssim of an empty image");
+    assert!(width > 0, "ssim of an empty image");
     assert_eq!(
         a.len(),
         height * width,
@@ -196,7 +197,8 @@ mod tests {
             .map(|(i, &v)| (v + if i % 3 == 0 { 0.3 } else { -0.3 }).clamp(0.0, 1.0))
             .collect();
         let value = ssim(&image, &noisy, 28, 28);
-        assert!(value < 0.9 && value > 0.0, "{value}");
+        assert!(value < 0.9, "{value}");
+        assert!(value > 0.0, "{value}");
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub struct CvaeOutput {
 }
 
 impl CvaeOutput {
-    /// The reconstructed images, sigmoid of the logits, in (0, 1).
+    /// Returns the reconstructed images, sigmoid of the logits, in (0, 1).
     pub fn images(&self) -> Tensor<4> {
         sigmoid(self.logits.clone())
     }

@@ -484,7 +484,7 @@ fn export_batch_norm(path: &Path, out: &mut Vec<Export>, name: &str, bn: &BatchN
     Ok(())
 }
 
-/// A zero `num_batches_tracked` counter (int64 scalar), as PyTorch's strict loading wants one.
+/// Returns a zero `num_batches_tracked` counter (int64 scalar), which PyTorch's strict loading requires.
 fn counter(name: &str) -> Export {
     Export {
         key: format!("{name}.num_batches_tracked"),

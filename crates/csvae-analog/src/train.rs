@@ -98,7 +98,7 @@ pub struct EvalMetrics {
     pub seconds: f64,
 }
 
-/// What one epoch of training produced.
+/// Results of one training epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// Epoch number, from 1.
@@ -169,8 +169,8 @@ pub fn train(
 ) -> Result<(Cvae, Vec<EpochRecord>)> {
     config.validate()?;
     let autodiff_device = device.clone().autodiff();
-    // `train` turns a plain-device module into a trainable one on the autodiff twin; `valid`
-    // first makes that work for a module that already lives on an autodiff device.
+    // `train` turns a plain-device module into a trainable one on the autodiff twin. `valid`
+    // comes first so that a module already on an autodiff device works too.
     let mut model = model.valid().to_device(device).train();
     let mut optimizer = AdamConfig::new().init();
     let mut records = Vec::with_capacity(config.epochs);

@@ -73,7 +73,8 @@ fn every_layer_has_documented_shape() {
 
     let images = model.decode(posterior.mu).expect("decode");
     let values = images.into_data().try_into_vec::<f32>().expect("f32");
-    assert!(values.iter().all(|&v| v > 0.0 && v < 1.0));
+    assert!(values.iter().all(|&v| v > 0.0), "an image value is <= 0");
+    assert!(values.iter().all(|&v| v < 1.0), "an image value is >= 1");
 }
 
 #[test]

@@ -59,7 +59,7 @@ impl ImageSet {
         self.labels.len()
     }
 
-    /// Whether the set holds no image.
+    /// Returns whether the set contains no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -74,7 +74,7 @@ impl ImageSet {
         self.width
     }
 
-    /// The bytes of image `index`, row-major.
+    /// Returns the bytes of image `index`, row-major.
     ///
     /// # Panics
     /// Panics when `index >= self.len()`.
@@ -83,12 +83,12 @@ impl ImageSet {
         &self.pixels[index * image_len..(index + 1) * image_len]
     }
 
-    /// All labels, one per image.
+    /// Returns all labels, one per image.
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
 
-    /// A new set holding the first `count` images (all of them when `count` exceeds the length).
+    /// Returns a new set with the first `count` images (all of them when `count` exceeds the length).
     pub fn take(&self, count: usize) -> ImageSet {
         let count = count.min(self.len());
         let image_len = self.height * self.width;
@@ -165,7 +165,7 @@ pub struct Dataset {
     pub train: ImageSet,
     /// The test split.
     pub test: ImageSet,
-    /// Where the data came from: `embedded MNIST sample` or a directory.
+    /// Source of the data: the embedded MNIST sample or a directory.
     pub source: String,
 }
 

@@ -72,7 +72,7 @@ pub enum DataError {
         path: PathBuf,
         /// The dimensions in the header.
         found: Vec<usize>,
-        /// What was expected instead.
+        /// Expected dimensions.
         reason: String,
     },
     /// Images and labels of one split disagree in count.

@@ -9,7 +9,7 @@ fn image(values: Vec<f32>, dims: [usize; 4]) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, dims), &Device::flex())
 }
 
-/// A 2x1x8x8 image whose pixels all have the value `x`.
+/// Returns a 2x1x8x8 image whose pixels all have the value `x`.
 fn uniform_image(x: f32) -> Tensor<4> {
     image(vec![x; 128], [2, 1, 8, 8])
 }

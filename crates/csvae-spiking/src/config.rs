@@ -54,7 +54,7 @@ impl ReadoutWarmUp {
     }
 }
 
-/// How the image is read from the output layer `deconv4`.
+/// Readout of the image from the output layer `deconv4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputReadout {
@@ -69,7 +69,7 @@ pub enum OutputReadout {
     SpikeCount,
 }
 
-/// How the latent code `z` is taken from the readouts `mu` and `logvar`.
+/// Choice of the latent code `z` from the readouts `mu` and `logvar`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LatentSampling {

@@ -154,7 +154,7 @@ fn balancing_factors(
 /// Converts a trained CVAE (in evaluation mode) into its spiking twin.
 ///
 /// Batch norm is folded into each convolution, then every spiking layer is balanced with
-/// `scales` in the chosen `form` (see [`BalancingForm`]); the readouts fc21, fc22 and deconv4
+/// `scales` in the chosen `form` (see [`BalancingForm`]). The readouts fc21, fc22 and deconv4
 /// multiply their weights by the scale of their input so that they read activations, not rates.
 /// The decoder input fc3 sees the analog z, whose scale is 1.
 ///
@@ -352,7 +352,7 @@ fn missing(layer: &str) -> TransferError {
 
 /// Transfers spiking weights back into an analog CVAE.
 ///
-/// `template` supplies the architecture; the result takes every weight from `layers` with the
+/// `template` supplies the architecture. The result takes every weight from `layers` with the
 /// balancing factors divided out and batch norm unfolded with the recorded constants, and its
 /// batch-norm parameters are the recorded ones. Linear layers also take their (unscaled) bias
 /// back. Convolutions have no bias of their own, so their spiking bias must still equal the
