@@ -28,6 +28,17 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    /// A gzip-compressed file expands past [`crate::MAX_DECOMPRESSED_BYTES`].
+    #[error(
+        "{path}: decompresses to more than {limit} bytes, larger than any IDX dataset this \
+         reader expects; if the file is genuine, decompress it with `gunzip` and pass the raw file"
+    )]
+    DecompressedTooLarge {
+        /// The file being read.
+        path: PathBuf,
+        /// The cap in bytes.
+        limit: usize,
+    },
     /// The first four bytes are not an IDX header for unsigned bytes.
     #[error(
         "{path}: invalid IDX magic number 0x{found:08x}; expected 0x{expected:08x} \

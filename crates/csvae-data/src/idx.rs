@@ -9,7 +9,9 @@
 //! 4+4r    u8[..]   the elements, row-major
 //! ```
 //!
-//! A file may be gzip-compressed; the gzip magic bytes `1f 8b` select decompression.
+//! A file may be gzip-compressed; the gzip magic bytes `1f 8b` select decompression. The
+//! decompressed size is capped at [`MAX_DECOMPRESSED_BYTES`] so that a small crafted archive
+//! cannot exhaust memory.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,12 @@ use crate::error::{DataError, Result};
 
 /// IDX element-type code for unsigned bytes.
 const UNSIGNED_BYTE: u32 = 0x08;
+
+/// The largest decompressed size accepted from a gzip-compressed IDX file: 1 GiB.
+///
+/// The full MNIST training images take 47 MB once decompressed, so real files stay far below
+/// this. An uncompressed file is not capped: its size on disk is its size in memory.
+pub const MAX_DECOMPRESSED_BYTES: usize = 1 << 30;
 
 /// An n-dimensional array of bytes read from an IDX file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,14 +115,31 @@ pub fn parse_idx(bytes: &[u8], rank: usize, path: &Path) -> Result<IdxArray> {
 }
 
 /// Decompresses `bytes` when they start with the gzip magic `1f 8b`, else returns them as they are.
+///
+/// # Errors
+/// [`DataError::Io`] for corrupt gzip data and [`DataError::DecompressedTooLarge`] past
+/// [`MAX_DECOMPRESSED_BYTES`].
 pub(crate) fn decompress_if_gzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    decompress_capped(bytes, path, MAX_DECOMPRESSED_BYTES)
+}
+
+fn decompress_capped(bytes: Vec<u8>, path: &Path, limit: usize) -> Result<Vec<u8>> {
     if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
         return Ok(bytes);
     }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
+    // Reading one byte past the limit separates a file of exactly `limit` bytes from a larger
+    // one, and memory never holds more than `limit + 1` bytes.
+    let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes.as_slice())
+        .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|source| io_error(path, source))?;
+    if out.len() > limit {
+        return Err(DataError::DecompressedTooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
+    }
     Ok(out)
 }
 
@@ -263,6 +288,35 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).expect("write to memory");
+        encoder.finish().expect("finish gzip stream")
+    }
+
+    #[test]
+    fn gzip_round_trip_parses() {
+        let raw = images_file(3);
+        let unpacked = decompress_capped(gzip(&raw), here(), raw.len()).expect("within the cap");
+        assert_eq!(unpacked, raw);
+        let array = parse_idx(&unpacked, 3, here()).expect("valid file");
+        assert_eq!(array.dims, vec![3, 2, 3]);
+    }
+
+    #[test]
+    fn gzip_past_the_cap_is_rejected() {
+        // 64 KiB of zeros compress to well under a kilobyte: a miniature decompression bomb.
+        let packed = gzip(&vec![0u8; 64 * 1024]);
+        assert!(packed.len() < 1024, "{} compressed bytes", packed.len());
+        let err = decompress_capped(packed, here(), 64 * 1024 - 1).unwrap_err();
+        assert!(
+            matches!(err, DataError::DecompressedTooLarge { limit, .. } if limit == 64 * 1024 - 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("gunzip"), "{err}");
     }
 
     #[test]

@@ -16,4 +16,4 @@ mod idx;
 
 pub use dataset::{Dataset, ImageSet, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 pub use error::{DataError, Result};
-pub use idx::{IdxArray, idx_magic, parse_idx, read_idx_file};
+pub use idx::{IdxArray, MAX_DECOMPRESSED_BYTES, idx_magic, parse_idx, read_idx_file};
