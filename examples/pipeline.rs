@@ -18,7 +18,9 @@ use csvae::Backend;
 use csvae::analog::TrainEvent;
 use csvae::data::Dataset;
 use csvae::pipeline::{Pipeline, PipelineConfig, PipelineEvent, quick_sleep};
-use csvae::spiking::sleep::{SharedWeightUpdate, SleepConfig, SleepThresholds};
+use csvae::spiking::sleep::{
+    DecoderPlasticity, LayerRates, SharedWeightUpdate, SleepConfig, SleepThresholds,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -27,6 +29,17 @@ enum SleepPreset {
     VaePaper,
     /// Tadros et al.'s MNIST settings: masked mean-image input, no competition.
     Tadros,
+}
+
+/// Role of the decoder during sleep.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Decoder {
+    /// Each decoder layer copies its encoder mirror's change.
+    Mirrored,
+    /// Each decoder layer learns from its own spikes.
+    Independent,
+    /// The decoder does not change.
+    Frozen,
 }
 
 #[derive(Parser, Debug)]
@@ -46,15 +59,19 @@ struct Args {
     /// A small configuration that finishes in about a minute.
     #[arg(long)]
     quick: bool,
+    /// Start from this pipeline configuration (JSON, as a run writes to config.json) in place
+    /// of the default one. The other flags still override it.
+    #[arg(long, conflicts_with = "quick")]
+    config: Option<PathBuf>,
     /// Load this CVAE checkpoint (burnpack, VAE18 unless --quick) instead of training.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Training epochs (default 5; 3 with --quick).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Sleep preset.
-    #[arg(long, value_enum, default_value = "vae-paper")]
-    sleep: SleepPreset,
+    /// Sleep preset (default: vae-paper, or the sleep of --config).
+    #[arg(long, value_enum)]
+    sleep: Option<SleepPreset>,
     /// Training images the sleep draws its inputs from.
     #[arg(long)]
     sleep_images: Option<usize>,
@@ -74,12 +91,41 @@ struct Args {
     /// Firing threshold of every layer during sleep (default: the preset's).
     #[arg(long)]
     sleep_threshold: Option<f32>,
+    /// Multiplier of the sleep learning rates for one layer, as LAYER=SCALE (repeatable; 0
+    /// freezes the layer), for example --layer-rate fc21=0.
+    #[arg(long, value_parser = parse_layer_rate)]
+    layer_rate: Vec<(String, f32)>,
+    /// Role of the decoder during sleep (default: the preset's, mirrored).
+    #[arg(long, value_enum)]
+    decoder: Option<Decoder>,
+    /// Largest relative weight change of any layer before the runaway guard stops the sleep
+    /// (default 0.05).
+    #[arg(long)]
+    max_weight_change: Option<f32>,
+    /// Test images of the before/after evaluation (default: all).
+    #[arg(long)]
+    evaluation_images: Option<usize>,
     /// Comma-separated time steps of the error and SOP sweep (default 8,16,32,64,128,256).
     #[arg(long, value_delimiter = ',')]
     sweep_time_steps: Option<Vec<usize>>,
-    /// Seed of the training, the corruptions and the controls.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    /// Seed of the training, the corruptions and the controls (default 42, or the seeds of
+    /// --config).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Parses `LAYER=SCALE`, checking the layer name and the number.
+fn parse_layer_rate(text: &str) -> Result<(String, f32), String> {
+    let (layer, scale) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not LAYER=SCALE, for example fc21=0"))?;
+    let scale: f32 = scale
+        .parse()
+        .map_err(|_| format!("`{scale}` is not a number in `{text}`"))?;
+    LayerRates::default()
+        .set(layer, scale)
+        .map_err(|error| error.to_string())?;
+    Ok((layer.to_string(), scale))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,20 +134,29 @@ fn main() -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let data = Dataset::load(args.data_dir.as_deref()).context("loading the dataset")?;
 
-    let mut config = if args.quick {
+    let mut config = if let Some(path) = &args.config {
+        csvae::analog::load_json::<PipelineConfig>(path)
+            .with_context(|| format!("loading the pipeline configuration {}", path.display()))?
+    } else if args.quick {
         PipelineConfig::quick()
     } else {
         PipelineConfig::default()
     };
-    if let SleepPreset::Tadros = args.sleep {
+    if let Some(SleepPreset::Tadros) = args.sleep {
         config.sleep = SleepConfig::tadros_mnist();
     }
     if args.quick {
         config.sleep = quick_sleep(config.sleep);
     }
-    config.checkpoint = args.checkpoint.clone();
-    config.training.seed = args.seed;
-    config.seed = args.seed;
+    if args.checkpoint.is_some() {
+        config.checkpoint = args.checkpoint.clone();
+    }
+    // The seed flag overrides a configuration file only when given.
+    let seed = args.seed.or(args.config.is_none().then_some(42));
+    if let Some(seed) = seed {
+        config.training.seed = seed;
+        config.seed = seed;
+    }
     if let Some(epochs) = args.epochs {
         config.training.epochs = epochs;
     }
@@ -122,6 +177,22 @@ fn main() -> anyhow::Result<()> {
     }
     if args.mean_shared_updates {
         config.sleep.stdp.shared_weight_update = SharedWeightUpdate::Mean;
+    }
+    if let Some(decoder) = args.decoder {
+        config.sleep.decoder = match decoder {
+            Decoder::Mirrored => DecoderPlasticity::Mirrored,
+            Decoder::Independent => DecoderPlasticity::Independent,
+            Decoder::Frozen => DecoderPlasticity::Frozen,
+        };
+    }
+    for (layer, scale) in &args.layer_rate {
+        config.sleep.stdp.layer_rates.set(layer, *scale)?;
+    }
+    if let Some(limit) = args.max_weight_change {
+        config.sleep.guard.max_relative_change = Some(limit);
+    }
+    if let Some(images) = args.evaluation_images {
+        config.evaluation_images = Some(images);
     }
     if let Some(time_steps) = args.sweep_time_steps.clone() {
         config.sweep.time_steps = time_steps;

@@ -134,7 +134,7 @@ pub enum SpikingError {
     /// An STDP learning rate is negative or not finite.
     #[error("STDP learning rate {name} = {value} is invalid; use a finite value of 0 or more")]
     InvalidLearningRate {
-        /// The rate: `a_plus`, `a_minus` or `max_a_plus`.
+        /// The rate: `a_plus`, `a_minus`, `max_a_plus` or `layer_rates.<layer>`.
         name: String,
         /// The invalid value.
         value: f32,
@@ -150,6 +150,15 @@ pub enum SpikingError {
     )]
     ZeroWinners {
         /// The layer, such as `conv2`.
+        layer: String,
+    },
+
+    /// A per-layer sleep setting names a layer the sleep does not have.
+    #[error(
+        "unknown sleep layer `{layer}`; use conv0, conv1, conv2, conv3, fc21, fc3, deconv1, deconv2, deconv3 or deconv4"
+    )]
+    UnknownSleepLayer {
+        /// The name given.
         layer: String,
     },
 

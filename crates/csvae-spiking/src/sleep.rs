@@ -71,15 +71,17 @@
 mod competition;
 mod config;
 mod inputs;
+mod neurons;
 mod report;
 mod run;
+mod state;
 mod stdp;
 
 use burn::tensor::Device;
 
 pub use competition::{pointwise_inhibition, select_top_k, select_winners};
 pub use config::{
-    CompetitionConfig, DecoderPlasticity, LearningRates, RateSchedule, RunawayGuard,
+    CompetitionConfig, DecoderPlasticity, LayerRates, LearningRates, RateSchedule, RunawayGuard,
     SharedWeightUpdate, SleepConfig, SleepInputMode, SleepThresholds, StdpConfig, WeightDependence,
     Winners,
 };

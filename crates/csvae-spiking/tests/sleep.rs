@@ -338,6 +338,7 @@ fn short_config() -> SleepConfig {
             weight_dependence: WeightDependence::Additive,
             shared_weight_update: SharedWeightUpdate::Sum,
             schedule: RateSchedule::Constant,
+            layer_rates: csvae_spiking::sleep::LayerRates::default(),
         },
         competition: None,
         guard: RunawayGuard::off(),
@@ -446,6 +447,65 @@ fn zero_rates_keep_weights_identical() {
             assert_eq!(layer.relative_change, 0.0, "{}", layer.layer);
         }
     }
+}
+
+#[test]
+fn zero_layer_rate_freezes_layer() {
+    let network = small_network(2);
+    let inputs = digits(2);
+    let mut config = short_config();
+    config.stdp.layer_rates.conv1 = 0.0;
+    config.stdp.layer_rates.fc21 = 0.0;
+    let outcome = run(&network, &inputs, &config);
+    let before = weights(&network);
+    let after = weights(&outcome.network);
+
+    // Indices into `weights`: conv1 = 1 and its mirror deconv3 = 9, fc21 = 4 and fc3 = 6.
+    for index in [1, 9, 4, 6] {
+        assert_eq!(after[index], before[index], "{} changed", before[index].0);
+    }
+    for index in [0, 2, 3, 10] {
+        assert_ne!(
+            after[index], before[index],
+            "{} did not change",
+            before[index].0
+        );
+    }
+    for name in ["conv1", "deconv3", "fc21", "fc3"] {
+        let layer = outcome.report.layer(name).expect("layer listed");
+        assert!(!layer.plastic, "{name} reported as plastic");
+    }
+    // A frozen layer still fires and drives the layers above it.
+    let conv1 = outcome.report.layer("conv1").expect("conv1 listed");
+    assert!(conv1.spikes.unwrap_or(0) > 0, "conv1 silent");
+}
+
+#[test]
+fn layer_rate_scales_first_step() {
+    // Over one step the weights cannot influence the spikes yet, so the additive update of
+    // conv0 is linear in its rate: a multiplier of 2 (exact in binary) doubles it exactly.
+    let network = small_network(4);
+    let inputs = digits(1);
+    let base = SleepConfig {
+        inputs: 1,
+        steps_per_input: 1,
+        ..short_config()
+    };
+    let mut doubled = base;
+    doubled.stdp.layer_rates.conv0 = 2.0;
+
+    let before = weights(&network);
+    let single = difference(
+        &weights(&run(&network, &inputs, &base).network)[0].1,
+        &before[0].1,
+    );
+    let double = difference(
+        &weights(&run(&network, &inputs, &doubled).network)[0].1,
+        &before[0].1,
+    );
+    assert!(single.iter().any(|&d| d != 0.0), "conv0 did not change");
+    let expected: Vec<f32> = single.iter().map(|d| 2.0 * d).collect();
+    assert_close(&double, &expected, "conv0 change at multiplier 2");
 }
 
 #[test]
@@ -570,6 +630,25 @@ fn invalid_configs_are_typed_errors() {
         Err(SpikingError::InvalidSleepParameter { ref parameter, .. })
             if parameter == "guard.max_relative_change"
     ));
+
+    let mut negative_layer = base;
+    negative_layer.stdp.layer_rates.conv2 = -1.0;
+    assert_eq!(
+        negative_layer.validate(),
+        Err(SpikingError::InvalidLearningRate {
+            name: "layer_rates.conv2".to_string(),
+            value: -1.0
+        })
+    );
+    let mut rates = csvae_spiking::sleep::LayerRates::default();
+    assert_eq!(
+        rates.set("fc22", 0.5),
+        Err(SpikingError::UnknownSleepLayer {
+            layer: "fc22".to_string()
+        })
+    );
+    rates.set("deconv2", 0.5).expect("known layer");
+    assert_eq!(rates.get("deconv2"), Some(0.5));
 
     let latency = SleepConfig {
         input_encoder: csvae_spiking::csvae_encoding::Encoder::Latency,

@@ -77,6 +77,128 @@ pub struct StdpConfig {
     pub shared_weight_update: SharedWeightUpdate,
     /// Change of the rates over the inputs. Default: [`RateSchedule::Constant`].
     pub schedule: RateSchedule,
+    /// Multipliers of `a_plus` and `a_minus` per layer. Default: 1 everywhere.
+    #[serde(default)]
+    pub layer_rates: LayerRates,
+}
+
+/// Multipliers of the learning rates per layer, applied on top of the schedule.
+///
+/// A multiplier of 0 freezes the layer's incoming weights while its neurons keep firing and
+/// driving the next layer. The weights of a converted network differ in scale from layer to
+/// layer, so one rate for all layers can be far too large for one (often fc21, whose updates are
+/// not averaged over positions) and too small for another. With [`DecoderPlasticity::Mirrored`]
+/// the decoder multipliers are unused: each decoder layer copies its encoder mirror's change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LayerRates {
+    /// Weights into the neurons after conv0.
+    pub conv0: f32,
+    /// Weights into the neurons after conv1.
+    pub conv1: f32,
+    /// Weights into the neurons after conv2.
+    pub conv2: f32,
+    /// Weights into the neurons after conv3.
+    pub conv3: f32,
+    /// fc21 weights.
+    pub fc21: f32,
+    /// fc3 weights ([`DecoderPlasticity::Independent`] only).
+    pub fc3: f32,
+    /// deconv1 weights ([`DecoderPlasticity::Independent`] only).
+    pub deconv1: f32,
+    /// deconv2 weights ([`DecoderPlasticity::Independent`] only).
+    pub deconv2: f32,
+    /// deconv3 weights ([`DecoderPlasticity::Independent`] only).
+    pub deconv3: f32,
+    /// deconv4 weights ([`DecoderPlasticity::Independent`] only).
+    pub deconv4: f32,
+}
+
+impl Default for LayerRates {
+    fn default() -> Self {
+        Self::uniform(1.0)
+    }
+}
+
+impl LayerRates {
+    /// Returns multipliers that are all `scale`.
+    pub fn uniform(scale: f32) -> Self {
+        Self {
+            conv0: scale,
+            conv1: scale,
+            conv2: scale,
+            conv3: scale,
+            fc21: scale,
+            fc3: scale,
+            deconv1: scale,
+            deconv2: scale,
+            deconv3: scale,
+            deconv4: scale,
+        }
+    }
+
+    /// Returns `(layer name, multiplier)` pairs in network order.
+    pub fn by_layer(&self) -> [(&'static str, f32); 10] {
+        [
+            ("conv0", self.conv0),
+            ("conv1", self.conv1),
+            ("conv2", self.conv2),
+            ("conv3", self.conv3),
+            ("fc21", self.fc21),
+            ("fc3", self.fc3),
+            ("deconv1", self.deconv1),
+            ("deconv2", self.deconv2),
+            ("deconv3", self.deconv3),
+            ("deconv4", self.deconv4),
+        ]
+    }
+
+    /// Returns the multiplier of the named layer, or `None` for an unknown name.
+    pub fn get(&self, layer: &str) -> Option<f32> {
+        self.by_layer()
+            .into_iter()
+            .find(|(name, _)| *name == layer)
+            .map(|(_, scale)| scale)
+    }
+
+    /// Sets the multiplier of the named layer.
+    ///
+    /// # Errors
+    ///
+    /// [`SpikingError::UnknownSleepLayer`] for a name outside conv0..conv3, fc21, fc3 and
+    /// deconv1..deconv4.
+    pub fn set(&mut self, layer: &str, scale: f32) -> Result<(), SpikingError> {
+        let slot = match layer {
+            "conv0" => &mut self.conv0,
+            "conv1" => &mut self.conv1,
+            "conv2" => &mut self.conv2,
+            "conv3" => &mut self.conv3,
+            "fc21" => &mut self.fc21,
+            "fc3" => &mut self.fc3,
+            "deconv1" => &mut self.deconv1,
+            "deconv2" => &mut self.deconv2,
+            "deconv3" => &mut self.deconv3,
+            "deconv4" => &mut self.deconv4,
+            _ => {
+                return Err(SpikingError::UnknownSleepLayer {
+                    layer: layer.to_string(),
+                });
+            }
+        };
+        *slot = scale;
+        Ok(())
+    }
+
+    /// Checks that every multiplier is finite and 0 or more.
+    ///
+    /// # Errors
+    ///
+    /// [`SpikingError::InvalidLearningRate`] naming the first invalid layer.
+    pub fn validate(&self) -> Result<(), SpikingError> {
+        for (layer, scale) in self.by_layer() {
+            check_rate(&format!("layer_rates.{layer}"), scale)?;
+        }
+        Ok(())
+    }
 }
 
 /// The learning rates in force for one input.
@@ -116,12 +238,13 @@ impl StdpConfig {
     ///
     /// # Errors
     ///
-    /// [`SpikingError::InvalidLearningRate`] for a negative or non-finite rate,
-    /// [`SpikingError::ZeroStdpWindow`], and [`SpikingError::InvalidSleepParameter`] for a
+    /// [`SpikingError::InvalidLearningRate`] for a negative or non-finite rate or layer
+    /// multiplier, [`SpikingError::ZeroStdpWindow`], and [`SpikingError::InvalidSleepParameter`] for a
     /// doubling schedule with `every_inputs = 0`.
     pub fn validate(&self) -> Result<(), SpikingError> {
         check_rate("a_plus", self.a_plus)?;
         check_rate("a_minus", self.a_minus)?;
+        self.layer_rates.validate()?;
         if self.window == 0 {
             return Err(SpikingError::ZeroStdpWindow);
         }
@@ -503,6 +626,7 @@ impl SleepConfig {
                     every_inputs: 500,
                     max_a_plus: 0.15,
                 },
+                layer_rates: LayerRates::default(),
             },
             competition: Some(CompetitionConfig::vae_paper()),
             decoder: DecoderPlasticity::Mirrored,
@@ -540,6 +664,7 @@ impl SleepConfig {
                 weight_dependence: WeightDependence::Sigmoid,
                 shared_weight_update: SharedWeightUpdate::Sum,
                 schedule: RateSchedule::Constant,
+                layer_rates: LayerRates::default(),
             },
             competition: None,
             decoder: DecoderPlasticity::Mirrored,

@@ -1,0 +1,584 @@
+//! The state of a sleeping network: plastic weights, layers with their neurons, the decoder,
+//! and one time step of all of them.
+
+use burn::tensor::module::{conv_transpose2d, conv2d, linear};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Tensor};
+
+use super::config::{DecoderPlasticity, LearningRates, SleepConfig};
+use super::neurons::{Competition, Neurons, Trace, read_scalar};
+use super::report::LayerSleepReport;
+use super::stdp::{
+    StdpRule, StdpUpdate, WeightRange, conv_transpose2d_stdp, conv2d_stdp, linear_stdp,
+};
+use crate::error::SpikingError;
+use crate::model::Csvae;
+
+/// The weight of one layer during sleep, with its starting value and event counts.
+#[derive(Debug, Clone)]
+pub(super) struct Plastic<const D: usize> {
+    pub(super) name: &'static str,
+    mirror_of: Option<&'static str>,
+    /// Multiplier of the learning rates; 0 freezes the weight.
+    rate_scale: f32,
+    pub(super) plastic: bool,
+    pub(super) weight: Tensor<D>,
+    start: Tensor<D>,
+    /// The weight after the last input that passed every check.
+    pub(super) kept: Tensor<D>,
+    start_norm: f64,
+    range: WeightRange,
+    pending: Option<Tensor<D>>,
+    potentiation: Tensor<1>,
+    depression: Tensor<1>,
+}
+
+impl<const D: usize> Plastic<D> {
+    pub(super) fn new(
+        name: &'static str,
+        weight: &Tensor<D>,
+        rate_scale: f32,
+        mirror_of: Option<&'static str>,
+        device: &Device,
+    ) -> Result<Self, SpikingError> {
+        let weight = weight.clone().to_device(device);
+        let min = read_scalar(weight.clone().min(), name)? as f32;
+        let max = read_scalar(weight.clone().max(), name)? as f32;
+        let start_norm = read_scalar(weight.clone().square().sum(), name)?.sqrt();
+        Ok(Self {
+            name,
+            mirror_of,
+            rate_scale,
+            plastic: rate_scale > 0.0,
+            start: weight.clone(),
+            kept: weight.clone(),
+            weight,
+            start_norm,
+            range: WeightRange { min, max },
+            pending: None,
+            potentiation: Tensor::zeros([1], device),
+            depression: Tensor::zeros([1], device),
+        })
+    }
+
+    fn stage(&mut self, update: StdpUpdate<D>) {
+        self.potentiation = self.potentiation.clone() + update.potentiation_events;
+        self.depression = self.depression.clone() + update.depression_events;
+        self.pending = Some(update.delta);
+    }
+
+    /// Adds the staged change to the weight, or drops it when `apply` is false.
+    fn apply(&mut self, apply: bool) -> Option<Tensor<D>> {
+        let delta = self.pending.take()?;
+        if apply {
+            self.weight = self.weight.clone() + delta.clone();
+            Some(delta)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn change_norm(&self, weight: &Tensor<D>) -> Result<f64, SpikingError> {
+        let squared = (weight.clone() - self.start.clone()).square().sum();
+        Ok(read_scalar(squared, self.name)?.sqrt())
+    }
+
+    pub(super) fn relative(&self, change_norm: f64) -> f64 {
+        if change_norm == 0.0 {
+            0.0
+        } else {
+            change_norm / self.start_norm.max(f64::MIN_POSITIVE)
+        }
+    }
+
+    fn rule(&self, config: &SleepConfig, rates: LearningRates) -> StdpRule {
+        StdpRule {
+            rates: LearningRates {
+                a_plus: rates.a_plus * self.rate_scale,
+                a_minus: rates.a_minus * self.rate_scale,
+            },
+            weight_dependence: config.stdp.weight_dependence,
+            weight_range: self.range,
+            shared_weight_update: config.stdp.shared_weight_update,
+        }
+    }
+
+    pub(super) fn report(
+        &self,
+        spikes: Option<u64>,
+        neurons: usize,
+        steps: usize,
+    ) -> Result<LayerSleepReport, SpikingError> {
+        let change_norm = self.change_norm(&self.kept)?;
+        let firing_rate = spikes.map(|count| count as f64 / (neurons * steps).max(1) as f64);
+        Ok(LayerSleepReport {
+            layer: self.name.to_string(),
+            mirror_of: self.mirror_of.map(str::to_string),
+            plastic: self.plastic,
+            weight_norm: self.start_norm,
+            change_norm,
+            relative_change: self.relative(change_norm),
+            spikes,
+            firing_rate,
+            potentiation_events: read_scalar(self.potentiation.clone(), self.name)?.round() as u64,
+            depression_events: read_scalar(self.depression.clone(), self.name)?.round() as u64,
+        })
+    }
+}
+
+/// A convolution (encoder) or transposed convolution (independent decoder) with its neurons.
+#[derive(Debug, Clone)]
+pub(super) struct ConvLayer {
+    pub(super) synapse: Plastic<4>,
+    bias: Option<Tensor<1>>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    transposed: bool,
+    pub(super) neurons: Neurons<4>,
+}
+
+impl ConvLayer {
+    fn current(&self, input: Tensor<4>) -> Tensor<4> {
+        let weight = self.synapse.weight.clone();
+        if self.transposed {
+            let options = ConvTransposeOptions::new(self.stride, self.padding, [0, 0], [1, 1], 1);
+            conv_transpose2d(input, weight, self.bias.clone(), options)
+        } else {
+            let options = ConvOptions::new(self.stride, self.padding, [1, 1], 1);
+            conv2d(input, weight, self.bias.clone(), options)
+        }
+    }
+
+    /// Runs one step of this layer and stages its STDP update; returns its spikes and their
+    /// window trace.
+    fn step(
+        &mut self,
+        input: Tensor<4>,
+        pre_recent: Tensor<4>,
+        config: &SleepConfig,
+        rates: LearningRates,
+    ) -> Result<(Tensor<4>, Tensor<4>), SpikingError> {
+        let (spikes, learners) = self.neurons.step(self.current(input))?;
+        let recent = self.neurons.trace.update(&spikes);
+        if self.synapse.plastic {
+            let rule = self.synapse.rule(config, rates);
+            let weight = &self.synapse.weight;
+            let update = if self.transposed {
+                conv_transpose2d_stdp(
+                    weight,
+                    pre_recent,
+                    learners,
+                    self.stride,
+                    self.padding,
+                    &rule,
+                )
+            } else {
+                conv2d_stdp(
+                    weight,
+                    pre_recent,
+                    learners,
+                    self.stride,
+                    self.padding,
+                    &rule,
+                )
+            };
+            self.synapse.stage(update);
+        }
+        Ok((spikes, recent))
+    }
+}
+
+/// A linear layer with its neurons (fc21, and fc3 in the independent decoder).
+#[derive(Debug, Clone)]
+pub(super) struct DenseLayer {
+    pub(super) synapse: Plastic<2>,
+    bias: Option<Tensor<1>>,
+    pub(super) neurons: Neurons<2>,
+}
+
+impl DenseLayer {
+    fn step(
+        &mut self,
+        input: Tensor<2>,
+        pre_recent: Tensor<2>,
+        config: &SleepConfig,
+        rates: LearningRates,
+    ) -> Result<(Tensor<2>, Tensor<2>), SpikingError> {
+        let current = linear(input, self.synapse.weight.clone(), self.bias.clone());
+        let (spikes, learners) = self.neurons.step(current)?;
+        let recent = self.neurons.trace.update(&spikes);
+        if self.synapse.plastic {
+            let rule = self.synapse.rule(config, rates);
+            let update = linear_stdp(&self.synapse.weight, pre_recent, learners, &rule);
+            self.synapse.stage(update);
+        }
+        Ok((spikes, recent))
+    }
+}
+
+/// The decoder during sleep. Its layers are boxed because they are much larger than
+/// `Frozen`.
+#[derive(Debug, Clone)]
+pub(super) enum Decoder {
+    Frozen,
+    /// fc3 and deconv1..deconv4, which receive the changes of fc21 and conv3..conv0.
+    Mirrored {
+        fc3: Box<Plastic<2>>,
+        deconvolutions: Vec<Plastic<4>>,
+    },
+    Independent {
+        fc3: Box<DenseLayer>,
+        deconvolutions: Vec<ConvLayer>,
+    },
+}
+
+/// Returns the index among deconv1..deconv4 of the mirror of encoder convolution `index`.
+fn mirror_index(index: usize) -> usize {
+    3 - index
+}
+
+const ENCODER_NAMES: [&str; 4] = ["conv0", "conv1", "conv2", "conv3"];
+const DECODER_NAMES: [&str; 4] = ["deconv1", "deconv2", "deconv3", "deconv4"];
+
+/// Everything a sleep changes or tracks.
+pub(super) struct SleepState {
+    pub(super) encoder: Vec<ConvLayer>,
+    pub(super) fc21: DenseLayer,
+    pub(super) decoder: Decoder,
+    input_trace: Trace<4>,
+    encoder_shapes: [[usize; 3]; 4],
+}
+
+impl SleepState {
+    pub(super) fn new(
+        network: &Csvae,
+        config: &SleepConfig,
+        device: &Device,
+    ) -> Result<Self, SpikingError> {
+        let layers = network.layers();
+        let thresholds = &config.thresholds;
+        let encoder_thresholds = [
+            thresholds.conv0,
+            thresholds.conv1,
+            thresholds.conv2,
+            thresholds.conv3,
+        ];
+        let bias = |bias: &Tensor<1>| {
+            config
+                .include_biases
+                .then(|| bias.clone().to_device(device))
+        };
+
+        let rates = &config.stdp.layer_rates;
+        let encoder_rates = [rates.conv0, rates.conv1, rates.conv2, rates.conv3];
+
+        let mut encoder = Vec::with_capacity(4);
+        for (index, conv) in layers.encoder_convolutions().into_iter().enumerate() {
+            let [c, h, w] = network.encoder_shapes[index];
+            let competition = match &config.competition {
+                Some(settings) => Competition::Spatial {
+                    winners: settings.convolutions()[index],
+                    pointwise_inhibition: settings.pointwise_inhibition,
+                },
+                None => Competition::None,
+            };
+            encoder.push(ConvLayer {
+                synapse: Plastic::new(
+                    ENCODER_NAMES[index],
+                    conv.weight(),
+                    encoder_rates[index],
+                    None,
+                    device,
+                )?,
+                bias: bias(conv.bias()),
+                stride: conv.stride(),
+                padding: conv.padding(),
+                transposed: false,
+                neurons: Neurons::new(
+                    ENCODER_NAMES[index],
+                    encoder_thresholds[index],
+                    [1, c, h, w],
+                    config,
+                    competition,
+                    device,
+                ),
+            });
+        }
+
+        let latent = layers.fc21.out_features();
+        let fc21_competition = match config.competition.and_then(|settings| settings.fc21) {
+            Some(k) => Competition::TopK(k),
+            None => Competition::None,
+        };
+        let fc21 = DenseLayer {
+            synapse: Plastic::new("fc21", layers.fc21.weight(), rates.fc21, None, device)?,
+            bias: bias(layers.fc21.bias()),
+            neurons: Neurons::new(
+                "fc21",
+                thresholds.fc21,
+                [1, latent],
+                config,
+                fc21_competition,
+                device,
+            ),
+        };
+
+        let decoder = match config.decoder {
+            DecoderPlasticity::Frozen => Decoder::Frozen,
+            DecoderPlasticity::Mirrored => mirrored_decoder(network, config, device)?,
+            DecoderPlasticity::Independent => independent_decoder(network, config, device)?,
+        };
+
+        let [c, h, w] = network.image_shape();
+        Ok(Self {
+            encoder,
+            fc21,
+            decoder,
+            input_trace: Trace::new([1, c, h, w], config.stdp.window, device),
+            encoder_shapes: network.encoder_shapes,
+        })
+    }
+
+    pub(super) fn restart(&mut self) {
+        self.input_trace.restart();
+        for layer in &mut self.encoder {
+            layer.neurons.restart();
+        }
+        self.fc21.neurons.restart();
+        if let Decoder::Independent {
+            fc3,
+            deconvolutions,
+        } = &mut self.decoder
+        {
+            fc3.neurons.restart();
+            for layer in deconvolutions {
+                layer.neurons.restart();
+            }
+        }
+    }
+
+    /// Runs one time step of every layer, then applies the staged weight changes.
+    pub(super) fn step(
+        &mut self,
+        input: Tensor<4>,
+        config: &SleepConfig,
+        rates: LearningRates,
+    ) -> Result<(), SpikingError> {
+        let mut pre_recent = self.input_trace.update(&input);
+        let mut spikes = input;
+        for layer in &mut self.encoder {
+            (spikes, pre_recent) = layer.step(spikes, pre_recent, config, rates)?;
+        }
+
+        let flat = self.encoder_shapes[3].iter().product::<usize>();
+        let (fc21_spikes, fc21_recent) = self.fc21.step(
+            spikes.reshape([1, flat]),
+            pre_recent.reshape([1, flat]),
+            config,
+            rates,
+        )?;
+
+        if let Decoder::Independent {
+            fc3,
+            deconvolutions,
+        } = &mut self.decoder
+        {
+            let (fc3_spikes, fc3_recent) = fc3.step(fc21_spikes, fc21_recent, config, rates)?;
+            let [c, h, w] = self.encoder_shapes[3];
+            let mut spikes = fc3_spikes.reshape([1, c, h, w]);
+            let mut pre_recent = fc3_recent.reshape([1, c, h, w]);
+            for layer in deconvolutions {
+                (spikes, pre_recent) = layer.step(spikes, pre_recent, config, rates)?;
+            }
+        }
+
+        self.apply(rates.a_plus != 0.0 || rates.a_minus != 0.0);
+        Ok(())
+    }
+
+    /// Adds the staged changes to the weights; mirrored decoder layers get their mirror's
+    /// change. With `apply` false (both rates 0) nothing changes, so the weights stay
+    /// bit-identical.
+    fn apply(&mut self, apply: bool) {
+        let encoder_deltas: Vec<Option<Tensor<4>>> = self
+            .encoder
+            .iter_mut()
+            .map(|layer| layer.synapse.apply(apply))
+            .collect();
+        let fc21_delta = self.fc21.synapse.apply(apply);
+        match &mut self.decoder {
+            Decoder::Frozen => {}
+            Decoder::Mirrored {
+                fc3,
+                deconvolutions,
+            } => {
+                for (index, delta) in encoder_deltas.into_iter().enumerate() {
+                    if let Some(delta) = delta {
+                        let mirror = &mut deconvolutions[mirror_index(index)];
+                        mirror.weight = mirror.weight.clone() + delta;
+                    }
+                }
+                if let Some(delta) = fc21_delta {
+                    fc3.weight = fc3.weight.clone() + delta.transpose();
+                }
+            }
+            Decoder::Independent {
+                fc3,
+                deconvolutions,
+            } => {
+                fc3.synapse.apply(apply);
+                for layer in deconvolutions {
+                    layer.synapse.apply(apply);
+                }
+            }
+        }
+    }
+
+    /// Calls `visit` with every tracked weight of rank 4 and of rank 2.
+    pub(super) fn for_each_plastic(
+        &mut self,
+        mut visit4: impl FnMut(&mut Plastic<4>),
+        mut visit2: impl FnMut(&mut Plastic<2>),
+    ) {
+        for layer in &mut self.encoder {
+            visit4(&mut layer.synapse);
+        }
+        visit2(&mut self.fc21.synapse);
+        match &mut self.decoder {
+            Decoder::Frozen => {}
+            Decoder::Mirrored {
+                fc3,
+                deconvolutions,
+            } => {
+                visit2(fc3);
+                deconvolutions.iter_mut().for_each(visit4);
+            }
+            Decoder::Independent {
+                fc3,
+                deconvolutions,
+            } => {
+                visit2(&mut fc3.synapse);
+                for layer in deconvolutions {
+                    visit4(&mut layer.synapse);
+                }
+            }
+        }
+    }
+}
+
+fn mirrored_decoder(
+    network: &Csvae,
+    config: &SleepConfig,
+    device: &Device,
+) -> Result<Decoder, SpikingError> {
+    let layers = network.layers();
+    // A mirrored layer copies its mirror's change, so it is plastic exactly when its mirror is.
+    let rates = &config.stdp.layer_rates;
+    let encoder_rates = [rates.conv0, rates.conv1, rates.conv2, rates.conv3];
+    let encoder = layers.encoder_convolutions();
+    let mut deconvolutions = Vec::with_capacity(4);
+    for (index, deconv) in layers.decoder_convolutions().into_iter().enumerate() {
+        let mirror = encoder[mirror_index(index)];
+        check_mirror(
+            mirror.name(),
+            &mirror.weight().dims(),
+            deconv.name(),
+            &deconv.weight().dims(),
+        )?;
+        deconvolutions.push(Plastic::new(
+            DECODER_NAMES[index],
+            deconv.weight(),
+            encoder_rates[mirror_index(index)],
+            Some(ENCODER_NAMES[mirror_index(index)]),
+            device,
+        )?);
+    }
+    let [flat, latent] = layers.fc21.weight().dims();
+    check_mirror("fc21", &[latent, flat], "fc3", &layers.fc3.weight().dims())?;
+    let fc3 = Plastic::new("fc3", layers.fc3.weight(), rates.fc21, Some("fc21"), device)?;
+    Ok(Decoder::Mirrored {
+        fc3: Box::new(fc3),
+        deconvolutions,
+    })
+}
+
+fn check_mirror(
+    encoder: &str,
+    encoder_shape: &[usize],
+    decoder: &str,
+    decoder_shape: &[usize],
+) -> Result<(), SpikingError> {
+    if encoder_shape != decoder_shape {
+        return Err(SpikingError::MirrorShape {
+            encoder: encoder.to_string(),
+            decoder: decoder.to_string(),
+            encoder_shape: encoder_shape.to_vec(),
+            decoder_shape: decoder_shape.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+fn independent_decoder(
+    network: &Csvae,
+    config: &SleepConfig,
+    device: &Device,
+) -> Result<Decoder, SpikingError> {
+    let layers = network.layers();
+    let thresholds = &config.thresholds;
+    let rates = &config.stdp.layer_rates;
+    let bias = |bias: &Tensor<1>| {
+        config
+            .include_biases
+            .then(|| bias.clone().to_device(device))
+    };
+    let flat = layers.fc3.out_features();
+    let fc3 = DenseLayer {
+        synapse: Plastic::new("fc3", layers.fc3.weight(), rates.fc3, None, device)?,
+        bias: bias(layers.fc3.bias()),
+        neurons: Neurons::new(
+            "fc3",
+            thresholds.fc3,
+            [1, flat],
+            config,
+            Competition::None,
+            device,
+        ),
+    };
+    let decoder_thresholds = [
+        thresholds.deconv1,
+        thresholds.deconv2,
+        thresholds.deconv3,
+        thresholds.deconv4,
+    ];
+    let decoder_rates = [rates.deconv1, rates.deconv2, rates.deconv3, rates.deconv4];
+    let mut deconvolutions = Vec::with_capacity(4);
+    for (index, deconv) in layers.decoder_convolutions().into_iter().enumerate() {
+        let [c, h, w] = network.decoder_shapes[index];
+        deconvolutions.push(ConvLayer {
+            synapse: Plastic::new(
+                DECODER_NAMES[index],
+                deconv.weight(),
+                decoder_rates[index],
+                None,
+                device,
+            )?,
+            bias: bias(deconv.bias()),
+            stride: deconv.stride(),
+            padding: deconv.padding(),
+            transposed: true,
+            neurons: Neurons::new(
+                DECODER_NAMES[index],
+                decoder_thresholds[index],
+                [1, c, h, w],
+                config,
+                Competition::None,
+                device,
+            ),
+        });
+    }
+    Ok(Decoder::Independent {
+        fc3: Box::new(fc3),
+        deconvolutions,
+    })
+}
