@@ -20,6 +20,7 @@ use csvae::data::Dataset;
 use csvae::pipeline::{Pipeline, PipelineConfig, PipelineEvent, quick_sleep};
 use csvae::spiking::sleep::{
     DecoderPlasticity, LayerRates, SharedWeightUpdate, SleepConfig, SleepThresholds,
+    WeightDependence,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -40,6 +41,17 @@ enum Decoder {
     Independent,
     /// The decoder does not change.
     Frozen,
+}
+
+/// Weight dependence of the STDP updates.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Dependence {
+    /// Every update has the same size.
+    Additive,
+    /// Updates scale with w (1 - w) on the layer's starting weight range.
+    SoftBound,
+    /// Updates scale with sigmoid(w).
+    Sigmoid,
 }
 
 #[derive(Parser, Debug)]
@@ -95,6 +107,9 @@ struct Args {
     /// freezes the layer), for example --layer-rate fc21=0.
     #[arg(long, value_parser = parse_layer_rate)]
     layer_rate: Vec<(String, f32)>,
+    /// Weight dependence of the sleep's STDP updates (default: the preset's).
+    #[arg(long, value_enum)]
+    weight_dependence: Option<Dependence>,
     /// Role of the decoder during sleep (default: the preset's, mirrored).
     #[arg(long, value_enum)]
     decoder: Option<Decoder>,
@@ -177,6 +192,13 @@ fn main() -> anyhow::Result<()> {
     }
     if args.mean_shared_updates {
         config.sleep.stdp.shared_weight_update = SharedWeightUpdate::Mean;
+    }
+    if let Some(dependence) = args.weight_dependence {
+        config.sleep.stdp.weight_dependence = match dependence {
+            Dependence::Additive => WeightDependence::Additive,
+            Dependence::SoftBound => WeightDependence::SoftBound,
+            Dependence::Sigmoid => WeightDependence::Sigmoid,
+        };
     }
     if let Some(decoder) = args.decoder {
         config.sleep.decoder = match decoder {

@@ -82,8 +82,8 @@ use burn::tensor::Device;
 pub use competition::{pointwise_inhibition, select_top_k, select_winners};
 pub use config::{
     CompetitionConfig, DecoderPlasticity, LayerRates, LearningRates, RateSchedule, RunawayGuard,
-    SharedWeightUpdate, SleepConfig, SleepInputMode, SleepThresholds, StdpConfig, WeightDependence,
-    Winners,
+    SLEEP_LAYERS, SharedWeightUpdate, SleepConfig, SleepInputMode, SleepThresholds, StdpConfig,
+    WeightDependence, Winners,
 };
 pub use inputs::SleepInputs;
 pub use report::{

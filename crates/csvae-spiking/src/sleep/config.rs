@@ -7,6 +7,113 @@ use crate::error::SpikingError;
 use crate::model::Csvae;
 use crate::neuron::ResetMode;
 
+/// Names of the layers that take part in sleep, in network order.
+pub const SLEEP_LAYERS: [&str; 10] = [
+    "conv0", "conv1", "conv2", "conv3", "fc21", "fc3", "deconv1", "deconv2", "deconv3", "deconv4",
+];
+
+/// Defines a struct with one `f32` per sleep layer (conv0..conv3, fc21, fc3, deconv1..deconv4)
+/// and the accessors that every such setting shares.
+macro_rules! sleep_layer_values {
+    ($(#[$meta:meta])* $name:ident, $field_doc:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+        pub struct $name {
+            #[doc = concat!($field_doc, " conv0.")]
+            pub conv0: f32,
+            #[doc = concat!($field_doc, " conv1.")]
+            pub conv1: f32,
+            #[doc = concat!($field_doc, " conv2.")]
+            pub conv2: f32,
+            #[doc = concat!($field_doc, " conv3.")]
+            pub conv3: f32,
+            #[doc = concat!($field_doc, " fc21 (the `mu` readout at inference).")]
+            pub fc21: f32,
+            #[doc = concat!($field_doc, " fc3.")]
+            pub fc3: f32,
+            #[doc = concat!($field_doc, " deconv1.")]
+            pub deconv1: f32,
+            #[doc = concat!($field_doc, " deconv2.")]
+            pub deconv2: f32,
+            #[doc = concat!($field_doc, " deconv3.")]
+            pub deconv3: f32,
+            #[doc = concat!($field_doc, " deconv4.")]
+            pub deconv4: f32,
+        }
+
+        impl $name {
+            /// Returns `value` for every layer.
+            pub fn uniform(value: f32) -> Self {
+                Self {
+                    conv0: value,
+                    conv1: value,
+                    conv2: value,
+                    conv3: value,
+                    fc21: value,
+                    fc3: value,
+                    deconv1: value,
+                    deconv2: value,
+                    deconv3: value,
+                    deconv4: value,
+                }
+            }
+
+            /// Returns `(layer name, value)` pairs in network order.
+            pub fn by_layer(&self) -> [(&'static str, f32); 10] {
+                let values = [
+                    self.conv0,
+                    self.conv1,
+                    self.conv2,
+                    self.conv3,
+                    self.fc21,
+                    self.fc3,
+                    self.deconv1,
+                    self.deconv2,
+                    self.deconv3,
+                    self.deconv4,
+                ];
+                std::array::from_fn(|index| (SLEEP_LAYERS[index], values[index]))
+            }
+
+            /// Returns the value of the named layer, or `None` for a name outside
+            /// [`SLEEP_LAYERS`].
+            pub fn get(&self, layer: &str) -> Option<f32> {
+                self.by_layer()
+                    .into_iter()
+                    .find(|(name, _)| *name == layer)
+                    .map(|(_, value)| value)
+            }
+
+            /// Sets the value of the named layer.
+            ///
+            /// # Errors
+            ///
+            /// [`SpikingError::UnknownSleepLayer`] for a name outside [`SLEEP_LAYERS`].
+            pub fn set(&mut self, layer: &str, value: f32) -> Result<(), SpikingError> {
+                let slot = match layer {
+                    "conv0" => &mut self.conv0,
+                    "conv1" => &mut self.conv1,
+                    "conv2" => &mut self.conv2,
+                    "conv3" => &mut self.conv3,
+                    "fc21" => &mut self.fc21,
+                    "fc3" => &mut self.fc3,
+                    "deconv1" => &mut self.deconv1,
+                    "deconv2" => &mut self.deconv2,
+                    "deconv3" => &mut self.deconv3,
+                    "deconv4" => &mut self.deconv4,
+                    _ => {
+                        return Err(SpikingError::UnknownSleepLayer {
+                            layer: layer.to_string(),
+                        });
+                    }
+                };
+                *slot = value;
+                Ok(())
+            }
+        }
+    };
+}
+
 /// The weight dependence `f(w)` that scales every STDP update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,35 +189,17 @@ pub struct StdpConfig {
     pub layer_rates: LayerRates,
 }
 
-/// Multipliers of the learning rates per layer, applied on top of the schedule.
-///
-/// A multiplier of 0 freezes the layer's incoming weights while its neurons keep firing and
-/// driving the next layer. The weights of a converted network differ in scale from layer to
-/// layer, so one rate for all layers can be far too large for one (often fc21, whose updates are
-/// not averaged over positions) and too small for another. With [`DecoderPlasticity::Mirrored`]
-/// the decoder multipliers are unused: each decoder layer copies its encoder mirror's change.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LayerRates {
-    /// Weights into the neurons after conv0.
-    pub conv0: f32,
-    /// Weights into the neurons after conv1.
-    pub conv1: f32,
-    /// Weights into the neurons after conv2.
-    pub conv2: f32,
-    /// Weights into the neurons after conv3.
-    pub conv3: f32,
-    /// fc21 weights.
-    pub fc21: f32,
-    /// fc3 weights ([`DecoderPlasticity::Independent`] only).
-    pub fc3: f32,
-    /// deconv1 weights ([`DecoderPlasticity::Independent`] only).
-    pub deconv1: f32,
-    /// deconv2 weights ([`DecoderPlasticity::Independent`] only).
-    pub deconv2: f32,
-    /// deconv3 weights ([`DecoderPlasticity::Independent`] only).
-    pub deconv3: f32,
-    /// deconv4 weights ([`DecoderPlasticity::Independent`] only).
-    pub deconv4: f32,
+sleep_layer_values! {
+    /// Multipliers of the learning rates per layer, applied on top of the schedule.
+    ///
+    /// A multiplier of 0 freezes the layer's incoming weights while its neurons keep firing and
+    /// driving the next layer. The weights of a converted network differ in scale from layer to
+    /// layer, so one rate for all layers can be far too large for one (often fc21, whose updates
+    /// are not averaged over positions) and too small for another. With
+    /// [`DecoderPlasticity::Mirrored`] the fc3 and deconv multipliers are unused: each decoder
+    /// layer copies its encoder mirror's change.
+    LayerRates,
+    "Rate multiplier of the weights of"
 }
 
 impl Default for LayerRates {
@@ -120,74 +209,6 @@ impl Default for LayerRates {
 }
 
 impl LayerRates {
-    /// Returns multipliers that are all `scale`.
-    pub fn uniform(scale: f32) -> Self {
-        Self {
-            conv0: scale,
-            conv1: scale,
-            conv2: scale,
-            conv3: scale,
-            fc21: scale,
-            fc3: scale,
-            deconv1: scale,
-            deconv2: scale,
-            deconv3: scale,
-            deconv4: scale,
-        }
-    }
-
-    /// Returns `(layer name, multiplier)` pairs in network order.
-    pub fn by_layer(&self) -> [(&'static str, f32); 10] {
-        [
-            ("conv0", self.conv0),
-            ("conv1", self.conv1),
-            ("conv2", self.conv2),
-            ("conv3", self.conv3),
-            ("fc21", self.fc21),
-            ("fc3", self.fc3),
-            ("deconv1", self.deconv1),
-            ("deconv2", self.deconv2),
-            ("deconv3", self.deconv3),
-            ("deconv4", self.deconv4),
-        ]
-    }
-
-    /// Returns the multiplier of the named layer, or `None` for an unknown name.
-    pub fn get(&self, layer: &str) -> Option<f32> {
-        self.by_layer()
-            .into_iter()
-            .find(|(name, _)| *name == layer)
-            .map(|(_, scale)| scale)
-    }
-
-    /// Sets the multiplier of the named layer.
-    ///
-    /// # Errors
-    ///
-    /// [`SpikingError::UnknownSleepLayer`] for a name outside conv0..conv3, fc21, fc3 and
-    /// deconv1..deconv4.
-    pub fn set(&mut self, layer: &str, scale: f32) -> Result<(), SpikingError> {
-        let slot = match layer {
-            "conv0" => &mut self.conv0,
-            "conv1" => &mut self.conv1,
-            "conv2" => &mut self.conv2,
-            "conv3" => &mut self.conv3,
-            "fc21" => &mut self.fc21,
-            "fc3" => &mut self.fc3,
-            "deconv1" => &mut self.deconv1,
-            "deconv2" => &mut self.deconv2,
-            "deconv3" => &mut self.deconv3,
-            "deconv4" => &mut self.deconv4,
-            _ => {
-                return Err(SpikingError::UnknownSleepLayer {
-                    layer: layer.to_string(),
-                });
-            }
-        };
-        *slot = scale;
-        Ok(())
-    }
-
     /// Checks that every multiplier is finite and 0 or more.
     ///
     /// # Errors
@@ -350,51 +371,18 @@ impl CompetitionConfig {
     }
 }
 
-/// Firing thresholds of the IF neurons during sleep, per layer whose current drives them.
-///
-/// They are separate from the inference thresholds ([`crate::NeuronThresholds`]). fc21 and
-/// deconv4, readouts at inference, drive IF neurons during sleep only.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SleepThresholds {
-    /// Neurons after conv0.
-    pub conv0: f32,
-    /// Neurons after conv1.
-    pub conv1: f32,
-    /// Neurons after conv2.
-    pub conv2: f32,
-    /// Neurons after conv3.
-    pub conv3: f32,
-    /// Neurons after fc21 (the `mu` readout at inference).
-    pub fc21: f32,
-    /// Neurons after fc3, driven by fc21's spikes ([`DecoderPlasticity::Independent`] only).
-    pub fc3: f32,
-    /// Neurons after deconv1 ([`DecoderPlasticity::Independent`] only).
-    pub deconv1: f32,
-    /// Neurons after deconv2 ([`DecoderPlasticity::Independent`] only).
-    pub deconv2: f32,
-    /// Neurons after deconv3 ([`DecoderPlasticity::Independent`] only).
-    pub deconv3: f32,
-    /// Neurons after deconv4 ([`DecoderPlasticity::Independent`] only).
-    pub deconv4: f32,
+sleep_layer_values! {
+    /// Firing thresholds of the IF neurons during sleep, per layer whose current drives them.
+    ///
+    /// They are separate from the inference thresholds ([`crate::NeuronThresholds`]). fc21 and
+    /// deconv4, readouts at inference, drive IF neurons during sleep only. The fc3 and deconv
+    /// thresholds apply with [`DecoderPlasticity::Independent`] only, because only that mode
+    /// runs the decoder's neurons.
+    SleepThresholds,
+    "Firing threshold of the neurons driven by"
 }
 
 impl SleepThresholds {
-    /// Returns thresholds that are all `v_threshold`.
-    pub fn uniform(v_threshold: f32) -> Self {
-        Self {
-            conv0: v_threshold,
-            conv1: v_threshold,
-            conv2: v_threshold,
-            conv3: v_threshold,
-            fc21: v_threshold,
-            fc3: v_threshold,
-            deconv1: v_threshold,
-            deconv2: v_threshold,
-            deconv3: v_threshold,
-            deconv4: v_threshold,
-        }
-    }
-
     /// Returns the inference thresholds of `network` multiplied by `factor`.
     ///
     /// fc21 has no inference threshold: it gets `factor / s`, with `s` the fc21 readout scale
@@ -416,22 +404,6 @@ impl SleepThresholds {
             deconv3: inference.deconv3 * factor,
             deconv4: inference.deconv4 * factor,
         }
-    }
-
-    /// Returns `(layer name, threshold)` pairs in network order.
-    pub fn by_layer(&self) -> [(&'static str, f32); 10] {
-        [
-            ("conv0", self.conv0),
-            ("conv1", self.conv1),
-            ("conv2", self.conv2),
-            ("conv3", self.conv3),
-            ("fc21", self.fc21),
-            ("fc3", self.fc3),
-            ("deconv1", self.deconv1),
-            ("deconv2", self.deconv2),
-            ("deconv3", self.deconv3),
-            ("deconv4", self.deconv4),
-        ]
     }
 
     /// Checks that every threshold is finite and above 0.

@@ -12,6 +12,7 @@ use super::stdp::{
     StdpRule, StdpUpdate, WeightRange, conv_transpose2d_stdp, conv2d_stdp, linear_stdp,
 };
 use crate::error::SpikingError;
+use crate::layers::SpikingLinear;
 use crate::model::Csvae;
 
 /// The weight of one layer during sleep, with its starting value and event counts.
@@ -137,7 +138,45 @@ pub(super) struct ConvLayer {
     pub(super) neurons: Neurons<4>,
 }
 
+/// The parts of a convolution that its sleeping twin is built from.
+struct ConvSpec<'a> {
+    name: &'static str,
+    weight: &'a Tensor<4>,
+    bias: &'a Tensor<1>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    transposed: bool,
+    /// Output shape `[channels, height, width]`.
+    shape: [usize; 3],
+}
+
 impl ConvLayer {
+    fn new(
+        spec: ConvSpec<'_>,
+        competition: Competition,
+        config: &SleepConfig,
+        device: &Device,
+    ) -> Result<Self, SpikingError> {
+        let rate = layer_value(config.stdp.layer_rates.get(spec.name), spec.name)?;
+        let v_threshold = layer_value(config.thresholds.get(spec.name), spec.name)?;
+        let [c, h, w] = spec.shape;
+        Ok(Self {
+            synapse: Plastic::new(spec.name, spec.weight, rate, None, device)?,
+            bias: sleep_bias(spec.bias, config, device),
+            stride: spec.stride,
+            padding: spec.padding,
+            transposed: spec.transposed,
+            neurons: Neurons::new(
+                spec.name,
+                v_threshold,
+                [1, c, h, w],
+                config,
+                competition,
+                device,
+            ),
+        })
+    }
+
     fn current(&self, input: Tensor<4>) -> Tensor<4> {
         let weight = self.synapse.weight.clone();
         if self.transposed {
@@ -197,6 +236,29 @@ pub(super) struct DenseLayer {
 }
 
 impl DenseLayer {
+    fn new(
+        name: &'static str,
+        layer: &SpikingLinear,
+        competition: Competition,
+        config: &SleepConfig,
+        device: &Device,
+    ) -> Result<Self, SpikingError> {
+        let rate = layer_value(config.stdp.layer_rates.get(name), name)?;
+        let v_threshold = layer_value(config.thresholds.get(name), name)?;
+        Ok(Self {
+            synapse: Plastic::new(name, layer.weight(), rate, None, device)?,
+            bias: sleep_bias(layer.bias(), config, device),
+            neurons: Neurons::new(
+                name,
+                v_threshold,
+                [1, layer.out_features()],
+                config,
+                competition,
+                device,
+            ),
+        })
+    }
+
     fn step(
         &mut self,
         input: Tensor<2>,
@@ -232,6 +294,20 @@ pub(super) enum Decoder {
     },
 }
 
+/// Returns the biases a sleeping layer adds, or `None` when the configuration leaves them out.
+fn sleep_bias(bias: &Tensor<1>, config: &SleepConfig, device: &Device) -> Option<Tensor<1>> {
+    config
+        .include_biases
+        .then(|| bias.clone().to_device(device))
+}
+
+/// Turns the lookup of a per-layer sleep setting into a typed error for an unknown layer.
+fn layer_value(value: Option<f32>, layer: &str) -> Result<f32, SpikingError> {
+    value.ok_or_else(|| SpikingError::UnknownSleepLayer {
+        layer: layer.to_string(),
+    })
+}
+
 /// Returns the index among deconv1..deconv4 of the mirror of encoder convolution `index`.
 fn mirror_index(index: usize) -> usize {
     3 - index
@@ -256,25 +332,8 @@ impl SleepState {
         device: &Device,
     ) -> Result<Self, SpikingError> {
         let layers = network.layers();
-        let thresholds = &config.thresholds;
-        let encoder_thresholds = [
-            thresholds.conv0,
-            thresholds.conv1,
-            thresholds.conv2,
-            thresholds.conv3,
-        ];
-        let bias = |bias: &Tensor<1>| {
-            config
-                .include_biases
-                .then(|| bias.clone().to_device(device))
-        };
-
-        let rates = &config.stdp.layer_rates;
-        let encoder_rates = [rates.conv0, rates.conv1, rates.conv2, rates.conv3];
-
         let mut encoder = Vec::with_capacity(4);
         for (index, conv) in layers.encoder_convolutions().into_iter().enumerate() {
-            let [c, h, w] = network.encoder_shapes[index];
             let competition = match &config.competition {
                 Some(settings) => Competition::Spatial {
                     winners: settings.convolutions()[index],
@@ -282,46 +341,23 @@ impl SleepState {
                 },
                 None => Competition::None,
             };
-            encoder.push(ConvLayer {
-                synapse: Plastic::new(
-                    ENCODER_NAMES[index],
-                    conv.weight(),
-                    encoder_rates[index],
-                    None,
-                    device,
-                )?,
-                bias: bias(conv.bias()),
+            let spec = ConvSpec {
+                name: ENCODER_NAMES[index],
+                weight: conv.weight(),
+                bias: conv.bias(),
                 stride: conv.stride(),
                 padding: conv.padding(),
                 transposed: false,
-                neurons: Neurons::new(
-                    ENCODER_NAMES[index],
-                    encoder_thresholds[index],
-                    [1, c, h, w],
-                    config,
-                    competition,
-                    device,
-                ),
-            });
+                shape: network.encoder_shapes[index],
+            };
+            encoder.push(ConvLayer::new(spec, competition, config, device)?);
         }
 
-        let latent = layers.fc21.out_features();
         let fc21_competition = match config.competition.and_then(|settings| settings.fc21) {
             Some(k) => Competition::TopK(k),
             None => Competition::None,
         };
-        let fc21 = DenseLayer {
-            synapse: Plastic::new("fc21", layers.fc21.weight(), rates.fc21, None, device)?,
-            bias: bias(layers.fc21.bias()),
-            neurons: Neurons::new(
-                "fc21",
-                thresholds.fc21,
-                [1, latent],
-                config,
-                fc21_competition,
-                device,
-            ),
-        };
+        let fc21 = DenseLayer::new("fc21", &layers.fc21, fc21_competition, config, device)?;
 
         let decoder = match config.decoder {
             DecoderPlasticity::Frozen => Decoder::Frozen,
@@ -472,9 +508,6 @@ fn mirrored_decoder(
     device: &Device,
 ) -> Result<Decoder, SpikingError> {
     let layers = network.layers();
-    // A mirrored layer copies its mirror's change, so it is plastic exactly when its mirror is.
-    let rates = &config.stdp.layer_rates;
-    let encoder_rates = [rates.conv0, rates.conv1, rates.conv2, rates.conv3];
     let encoder = layers.encoder_convolutions();
     let mut deconvolutions = Vec::with_capacity(4);
     for (index, deconv) in layers.decoder_convolutions().into_iter().enumerate() {
@@ -485,17 +518,21 @@ fn mirrored_decoder(
             deconv.name(),
             &deconv.weight().dims(),
         )?;
+        // A mirrored layer copies its mirror's change, so it is plastic exactly when its
+        // mirror is.
+        let mirror_name = ENCODER_NAMES[mirror_index(index)];
         deconvolutions.push(Plastic::new(
             DECODER_NAMES[index],
             deconv.weight(),
-            encoder_rates[mirror_index(index)],
-            Some(ENCODER_NAMES[mirror_index(index)]),
+            layer_value(config.stdp.layer_rates.get(mirror_name), mirror_name)?,
+            Some(mirror_name),
             device,
         )?);
     }
     let [flat, latent] = layers.fc21.weight().dims();
     check_mirror("fc21", &[latent, flat], "fc3", &layers.fc3.weight().dims())?;
-    let fc3 = Plastic::new("fc3", layers.fc3.weight(), rates.fc21, Some("fc21"), device)?;
+    let fc21_rate = config.stdp.layer_rates.fc21;
+    let fc3 = Plastic::new("fc3", layers.fc3.weight(), fc21_rate, Some("fc21"), device)?;
     Ok(Decoder::Mirrored {
         fc3: Box::new(fc3),
         deconvolutions,
@@ -525,57 +562,19 @@ fn independent_decoder(
     device: &Device,
 ) -> Result<Decoder, SpikingError> {
     let layers = network.layers();
-    let thresholds = &config.thresholds;
-    let rates = &config.stdp.layer_rates;
-    let bias = |bias: &Tensor<1>| {
-        config
-            .include_biases
-            .then(|| bias.clone().to_device(device))
-    };
-    let flat = layers.fc3.out_features();
-    let fc3 = DenseLayer {
-        synapse: Plastic::new("fc3", layers.fc3.weight(), rates.fc3, None, device)?,
-        bias: bias(layers.fc3.bias()),
-        neurons: Neurons::new(
-            "fc3",
-            thresholds.fc3,
-            [1, flat],
-            config,
-            Competition::None,
-            device,
-        ),
-    };
-    let decoder_thresholds = [
-        thresholds.deconv1,
-        thresholds.deconv2,
-        thresholds.deconv3,
-        thresholds.deconv4,
-    ];
-    let decoder_rates = [rates.deconv1, rates.deconv2, rates.deconv3, rates.deconv4];
+    let fc3 = DenseLayer::new("fc3", &layers.fc3, Competition::None, config, device)?;
     let mut deconvolutions = Vec::with_capacity(4);
     for (index, deconv) in layers.decoder_convolutions().into_iter().enumerate() {
-        let [c, h, w] = network.decoder_shapes[index];
-        deconvolutions.push(ConvLayer {
-            synapse: Plastic::new(
-                DECODER_NAMES[index],
-                deconv.weight(),
-                decoder_rates[index],
-                None,
-                device,
-            )?,
-            bias: bias(deconv.bias()),
+        let spec = ConvSpec {
+            name: DECODER_NAMES[index],
+            weight: deconv.weight(),
+            bias: deconv.bias(),
             stride: deconv.stride(),
             padding: deconv.padding(),
             transposed: true,
-            neurons: Neurons::new(
-                DECODER_NAMES[index],
-                decoder_thresholds[index],
-                [1, c, h, w],
-                config,
-                Competition::None,
-                device,
-            ),
-        });
+            shape: network.decoder_shapes[index],
+        };
+        deconvolutions.push(ConvLayer::new(spec, Competition::None, config, device)?);
     }
     Ok(Decoder::Independent {
         fc3: Box::new(fc3),
