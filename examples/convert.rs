@@ -108,8 +108,8 @@ fn read_model_config(run: &std::path::Path) -> anyhow::Result<CvaeConfig> {
         .get("model")
         .cloned()
         .context("config.json has no `model` section")?;
-    Ok(serde_json::from_value(model)
-        .with_context(|| format!("invalid model config in {}", path.display()))?)
+    serde_json::from_value(model)
+        .with_context(|| format!("invalid model config in {}", path.display()))
 }
 
 fn main() -> anyhow::Result<()> {

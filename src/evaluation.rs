@@ -143,28 +143,29 @@ fn read_back<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, CsvaeError> 
         })
 }
 
-/// Reconstructs `images` (clean values, one image per `height * width` chunk) after each
-/// corruption, with the input multiplied by `input_gain` (1 for none), and scores against the
-/// clean images. Corruption noise comes from `seed`, so every network gets the same noisy inputs.
+/// Reconstructs every image of `set` after each corruption, with the input multiplied by
+/// `input_gain` (1 for none), and scores against the clean images. Corruption noise comes from
+/// `seed`, so every network gets the same noisy inputs.
 ///
 /// # Errors
-/// Errors of the network.
+/// Errors of the data set and of the network.
 pub fn robustness(
     model: &Cvae,
-    images: &[f32],
-    height: usize,
-    width: usize,
+    set: &ImageSet,
     corruptions: &[Corruption],
     input_gain: f32,
     seed: u64,
     device: &Device,
 ) -> Result<Vec<RobustnessRow>, CsvaeError> {
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let images = set.batch_values(&indices)?;
+    let (height, width) = (set.height(), set.width());
     let plane = height * width;
     let count = images.len() / plane;
     let mut rows = Vec::with_capacity(corruptions.len());
     for (index, corruption) in corruptions.iter().enumerate() {
         let corrupted: Vec<f32> = corruption
-            .apply(images, height, width, seed.wrapping_add(index as u64))
+            .apply(&images, height, width, seed.wrapping_add(index as u64))
             .into_iter()
             .map(|v| (v * input_gain).clamp(0.0, 1.0))
             .collect();
