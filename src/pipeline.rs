@@ -55,7 +55,7 @@ pub struct PipelineConfig {
     pub spiking_images: usize,
     /// The error and SOP sweep over T. Default: T in {8, ..., 256}, 100 images.
     pub sweep: SweepConfig,
-    /// The sleep phase. Default: the VAE paper's preset with 500 inputs.
+    /// The sleep phase. Default: [`SleepConfig::converted_network`] (500 inputs).
     pub sleep: SleepConfig,
     /// Training images presented during sleep. Default: 200.
     pub sleep_images: usize,
@@ -98,12 +98,7 @@ impl Default for PipelineConfig {
                 },
                 ..SweepConfig::default()
             },
-            sleep: SleepConfig {
-                // 500 of the preset's 3,000 inputs keep the default run within minutes on two
-                // cores; the learning rates then stay at their initial values.
-                inputs: 500,
-                ..SleepConfig::vae_paper()
-            },
+            sleep: SleepConfig::converted_network(),
             sleep_images: 200,
             evaluation_images: None,
             classifier_train_images: 3_000,
@@ -151,15 +146,15 @@ impl PipelineConfig {
     }
 }
 
-/// Shortens a sleep configuration for the quick run: 20 inputs of 8 steps, with shared
-/// convolution updates averaged over positions and a_plus 1e-3 (a_minus 7.5e-4), because the
-/// presets' summed updates trip the runaway guard at the first input.
+/// Shortens a sleep configuration for the quick run to 20 inputs of 8 steps. Shared convolution
+/// updates are averaged over positions, because summed updates trip the runaway guard at the
+/// first input. The rates are multiplied by 10 so that 160 steps change the weights visibly.
 pub fn quick_sleep(mut sleep: SleepConfig) -> SleepConfig {
     sleep.inputs = 20;
     sleep.steps_per_input = 8;
     sleep.stdp.shared_weight_update = SharedWeightUpdate::Mean;
-    sleep.stdp.a_plus = 1e-3;
-    sleep.stdp.a_minus = 7.5e-4;
+    sleep.stdp.a_plus *= 10.0;
+    sleep.stdp.a_minus *= 10.0;
     sleep
 }
 

@@ -530,6 +530,7 @@ fn same_seed_same_result() {
 fn presets_validate() {
     assert_eq!(SleepConfig::vae_paper().validate(), Ok(()));
     assert_eq!(SleepConfig::tadros_mnist().validate(), Ok(()));
+    assert_eq!(SleepConfig::converted_network().validate(), Ok(()));
     assert_eq!(SleepConfig::tadros_mnist().total_steps(), 15_000);
     // Tadros et al.: 239.5 Hz at dt = 1 ms.
     let rates = SleepConfig::tadros_mnist().stdp.rates_at(10_000);
