@@ -299,10 +299,14 @@ fn main() -> anyhow::Result<()> {
         report.spiking.psnr,
         report.spiking.sop_per_mac
     );
-    if report.sleep.inputs_applied == 0 {
+    if let Some(stop) = &report.sleep.early_stop {
         println!(
-            "Note: the sleep applied no input (the runaway guard stopped it), so after equals before."
+            "Note: the runaway guard stopped the sleep after {} applied inputs: {stop}.",
+            report.sleep.inputs_applied
         );
+        if report.sleep.inputs_applied == 0 {
+            println!("The CVAE after sleep therefore equals the CVAE before.");
+        }
     }
     println!("Wrote {}", args.out.join("report.md").display());
     Ok(())

@@ -146,6 +146,72 @@ impl PipelineConfig {
     }
 }
 
+/// Renders the sleep report: what ran, why it stopped, and one row per layer.
+fn sleep_markdown(sleep: &SleepReport, change_norms: &[(String, f64)]) -> String {
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Inputs presented {}, applied {}; {} steps; final a_plus {:.3e}, a_minus {:.3e}; input firing rate {:.4}.\n\n",
+        sleep.inputs_presented,
+        sleep.inputs_applied,
+        sleep.steps_run,
+        sleep.final_rates.a_plus,
+        sleep.final_rates.a_minus,
+        sleep.input_firing_rate
+    ));
+    match &sleep.early_stop {
+        Some(stop) if sleep.inputs_applied == 0 => md.push_str(&format!(
+            "The runaway guard stopped the sleep at the first input ({stop}), so the CVAE after \
+             sleep equals the CVAE before. Lower the learning rates, average shared updates or \
+             freeze the layer with a layer rate of 0 to let it run.\n\n"
+        )),
+        Some(stop) => md.push_str(&format!(
+            "The runaway guard stopped the sleep early ({stop}); the network keeps the weights \
+             from before that input.\n\n"
+        )),
+        None => md.push_str("The sleep presented every input.\n\n"),
+    }
+    md.push_str(
+        "Events are STDP updates computed per synapse: potentiation where the pre-synaptic \
+         neuron fired within the window before a post-synaptic spike, depression where it did \
+         not. With additive updates, depression events far outnumbering potentiation events \
+         (times a_minus / a_plus) shift the weights down.\n\n",
+    );
+    md.push_str(
+        "| layer | mirror of | plastic | firing rate | relative change | change norm (spiking domain) | potentiation events | depression events | depression per potentiation |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for layer in &sleep.layers {
+        let firing_rate = layer
+            .firing_rate
+            .map_or("-".to_string(), |rate| format!("{rate:.4}"));
+        let change_norm = change_norms
+            .iter()
+            .find(|(name, _)| *name == layer.layer)
+            .map_or("-".to_string(), |(_, norm)| format!("{norm:.3e}"));
+        let ratio = if layer.potentiation_events > 0 {
+            format!(
+                "{:.1}",
+                layer.depression_events as f64 / layer.potentiation_events as f64
+            )
+        } else {
+            "-".to_string()
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {:.3e} | {} | {} | {} | {} |\n",
+            layer.layer,
+            layer.mirror_of.as_deref().unwrap_or("-"),
+            if layer.plastic { "yes" } else { "no" },
+            firing_rate,
+            layer.relative_change,
+            change_norm,
+            layer.potentiation_events,
+            layer.depression_events,
+            ratio
+        ));
+    }
+    md
+}
+
 /// Shortens a sleep configuration for the quick run to 20 inputs of 8 steps. Shared convolution
 /// updates are averaged over positions, because summed updates trip the runaway guard at the
 /// first input. The rates are multiplied by 10 so that 160 steps change the weights visibly.
@@ -711,25 +777,7 @@ pub fn report_markdown(report: &PipelineReport) -> String {
     md.push_str("\n## Error and SOP against T\n\n");
     md.push_str(&sweep_markdown(&report.sweep_baseline, &report.sweep));
     md.push_str("\n## Sleep\n\n");
-    if report.sleep.inputs_applied == 0 {
-        md.push_str(
-            "The sleep applied no input: the runaway guard stopped it at the first input, so the CVAE after \
-             sleep equals the CVAE before. Lower the learning rates (or average shared updates) to let it run.\n\n",
-        );
-    } else {
-        md.push_str(&format!(
-            "The sleep applied {} of {} presented inputs.\n\n",
-            report.sleep.inputs_applied, report.sleep.inputs_presented
-        ));
-    }
-    md.push_str(&format!(
-        "```json\n{}\n```\n\n",
-        serde_json::to_string_pretty(&report.sleep).unwrap_or_default()
-    ));
-    md.push_str("| layer | weight change norm (spiking domain) |\n| --- | --- |\n");
-    for (layer, change) in &report.sleep_change_norms {
-        md.push_str(&format!("| {layer} | {change:.4e} |\n"));
-    }
+    md.push_str(&sleep_markdown(&report.sleep, &report.sleep_change_norms));
     let a = &report.analog_test_after_sleep;
     md.push_str(&format!(
         "\nCVAE after sleep, test: BCE {:.2}, KL {:.2}, MSE {:.5}, PSNR {:.2} dB, SSIM {:.4}.\n\n",

@@ -399,7 +399,20 @@ fn mirrored_pairs_stay_tied() {
             decoder: DecoderPlasticity::Mirrored,
             ..short_config()
         };
-        let slept = run(&network, &inputs, &config).network;
+        let outcome = run(&network, &inputs, &config);
+        // Both sides of a pair accumulate the same changes in the same order, so their change
+        // norms agree exactly, however small each step's update is next to the weights.
+        for (encoder, decoder) in [
+            ("conv0", "deconv4"),
+            ("conv1", "deconv3"),
+            ("conv2", "deconv2"),
+            ("conv3", "deconv1"),
+        ] {
+            let encoder_norm = outcome.report.layer(encoder).expect("listed").change_norm;
+            let decoder_norm = outcome.report.layer(decoder).expect("listed").change_norm;
+            assert_eq!(encoder_norm, decoder_norm, "{encoder} -> {decoder}");
+        }
+        let slept = outcome.network;
         let before: Vec<_> = weights(&network).into_iter().map(|(_, w)| w).collect();
         let after: Vec<_> = weights(&slept).into_iter().map(|(_, w)| w).collect();
         // Indices into `weights`: conv0..conv3 = 0..3, fc21 = 4, fc3 = 6, deconv1..4 = 7..10.

@@ -37,6 +37,36 @@ pub enum EarlyStop {
     },
 }
 
+impl std::fmt::Display for EarlyStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RelativeChange {
+                layer,
+                relative_change,
+                limit,
+            } => write!(
+                f,
+                "{layer} changed by {:.2}% of its weight norm, past the limit of {:.2}%",
+                relative_change * 100.0,
+                limit * 100.0
+            ),
+            Self::FiringRate {
+                layer,
+                firing_rate,
+                limit,
+            } => write!(
+                f,
+                "{layer} fired in {:.1}% of steps over one input, past the limit of {:.1}%",
+                firing_rate * 100.0,
+                limit * 100.0
+            ),
+            Self::SilentLayer { layer, inputs } => {
+                write!(f, "{layer} stayed silent for {inputs} inputs in a row")
+            }
+        }
+    }
+}
+
 /// Per-layer state after one input, passed to the progress callback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerProgress {

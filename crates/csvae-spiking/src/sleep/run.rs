@@ -157,17 +157,11 @@ pub(super) fn run(
         });
         if let Some(stop) = stop {
             log::warn!("sleep stopped early after {inputs_presented} inputs: {stop:?}");
-            state.for_each_plastic(
-                |synapse| synapse.weight = synapse.kept.clone(),
-                |synapse| synapse.weight = synapse.kept.clone(),
-            );
+            state.for_each_plastic(|synapse| synapse.restore(), |synapse| synapse.restore());
             early_stop = Some(stop);
             break;
         }
-        state.for_each_plastic(
-            |synapse| synapse.kept = synapse.weight.clone(),
-            |synapse| synapse.kept = synapse.weight.clone(),
-        );
+        state.for_each_plastic(|synapse| synapse.keep(), |synapse| synapse.keep());
         inputs_applied += 1;
         log::debug!("sleep input {inputs_presented}/{} done", config.inputs);
     }
@@ -239,9 +233,7 @@ fn check_input(
 
     for layer in &mut state.encoder {
         let rate = layer.neurons.finish_input(steps)?;
-        let change = layer
-            .synapse
-            .relative(layer.synapse.change_norm(&layer.synapse.weight)?);
+        let change = layer.synapse.relative(layer.synapse.change_norm()?);
         visit(
             layer.synapse.name,
             Some((rate, layer.neurons.silent_inputs)),
@@ -251,7 +243,7 @@ fn check_input(
     }
     let rate = state.fc21.neurons.finish_input(steps)?;
     let synapse = &state.fc21.synapse;
-    let change = synapse.relative(synapse.change_norm(&synapse.weight)?);
+    let change = synapse.relative(synapse.change_norm()?);
     visit(
         "fc21",
         Some((rate, state.fc21.neurons.silent_inputs)),
@@ -264,10 +256,10 @@ fn check_input(
             fc3,
             deconvolutions,
         } => {
-            let change = fc3.relative(fc3.change_norm(&fc3.weight)?);
+            let change = fc3.relative(fc3.change_norm()?);
             visit("fc3", None, Some(change), &mut layers);
             for synapse in deconvolutions.iter() {
-                let change = synapse.relative(synapse.change_norm(&synapse.weight)?);
+                let change = synapse.relative(synapse.change_norm()?);
                 visit(synapse.name, None, Some(change), &mut layers);
             }
         }
@@ -276,9 +268,7 @@ fn check_input(
             deconvolutions,
         } => {
             let rate = fc3.neurons.finish_input(steps)?;
-            let change = fc3
-                .synapse
-                .relative(fc3.synapse.change_norm(&fc3.synapse.weight)?);
+            let change = fc3.synapse.relative(fc3.synapse.change_norm()?);
             visit(
                 "fc3",
                 Some((rate, fc3.neurons.silent_inputs)),
@@ -288,7 +278,7 @@ fn check_input(
             for layer in deconvolutions.iter_mut() {
                 let rate = layer.neurons.finish_input(steps)?;
                 let synapse = &layer.synapse;
-                let change = synapse.relative(synapse.change_norm(&synapse.weight)?);
+                let change = synapse.relative(synapse.change_norm()?);
                 visit(
                     synapse.name,
                     Some((rate, layer.neurons.silent_inputs)),
@@ -363,9 +353,9 @@ fn rebuild(network: &Csvae, state: &SleepState) -> Result<Csvae, SpikingError> {
         &mut layers.conv3,
     ];
     for (layer, state) in encoder.into_iter().zip(&state.encoder) {
-        *layer = replace_conv(layer, state.synapse.kept.clone())?;
+        *layer = replace_conv(layer, state.synapse.kept_weight())?;
     }
-    layers.fc21 = replace_linear(&layers.fc21, state.fc21.synapse.kept.clone())?;
+    layers.fc21 = replace_linear(&layers.fc21, state.fc21.synapse.kept_weight())?;
 
     let decoder_weights: Option<(Tensor<2>, Vec<Tensor<4>>)> = match &state.decoder {
         Decoder::Frozen => None,
@@ -373,20 +363,20 @@ fn rebuild(network: &Csvae, state: &SleepState) -> Result<Csvae, SpikingError> {
             fc3,
             deconvolutions,
         } => Some((
-            fc3.kept.clone(),
+            fc3.kept_weight(),
             deconvolutions
                 .iter()
-                .map(|synapse| synapse.kept.clone())
+                .map(|synapse| synapse.kept_weight())
                 .collect(),
         )),
         Decoder::Independent {
             fc3,
             deconvolutions,
         } => Some((
-            fc3.synapse.kept.clone(),
+            fc3.synapse.kept_weight(),
             deconvolutions
                 .iter()
-                .map(|layer| layer.synapse.kept.clone())
+                .map(|layer| layer.synapse.kept_weight())
                 .collect(),
         )),
     };

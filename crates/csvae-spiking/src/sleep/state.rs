@@ -16,6 +16,11 @@ use crate::layers::SpikingLinear;
 use crate::model::Csvae;
 
 /// The weight of one layer during sleep, with its starting value and event counts.
+///
+/// The change since the start is accumulated in its own tensor and the weight is rebuilt as
+/// `start + change` after every update. A per-step update can be only a few float spacings of
+/// the weight it changes, so adding it to the weight directly would round away part of it. The
+/// accumulator keeps the updates whole, and a mirrored pair receives bit-identical changes.
 #[derive(Debug, Clone)]
 pub(super) struct Plastic<const D: usize> {
     pub(super) name: &'static str,
@@ -23,10 +28,12 @@ pub(super) struct Plastic<const D: usize> {
     /// Multiplier of the learning rates; 0 freezes the weight.
     rate_scale: f32,
     pub(super) plastic: bool,
+    /// `start + change`, the weight the layer computes with.
     pub(super) weight: Tensor<D>,
     start: Tensor<D>,
-    /// The weight after the last input that passed every check.
-    pub(super) kept: Tensor<D>,
+    change: Tensor<D>,
+    /// The change after the last input that passed every check.
+    kept_change: Tensor<D>,
     start_norm: f64,
     range: WeightRange,
     pending: Option<Tensor<D>>,
@@ -52,7 +59,8 @@ impl<const D: usize> Plastic<D> {
             rate_scale,
             plastic: rate_scale > 0.0,
             start: weight.clone(),
-            kept: weight.clone(),
+            change: weight.zeros_like(),
+            kept_change: weight.zeros_like(),
             weight,
             start_norm,
             range: WeightRange { min, max },
@@ -72,16 +80,38 @@ impl<const D: usize> Plastic<D> {
     fn apply(&mut self, apply: bool) -> Option<Tensor<D>> {
         let delta = self.pending.take()?;
         if apply {
-            self.weight = self.weight.clone() + delta.clone();
+            self.add(delta.clone());
             Some(delta)
         } else {
             None
         }
     }
 
-    pub(super) fn change_norm(&self, weight: &Tensor<D>) -> Result<f64, SpikingError> {
-        let squared = (weight.clone() - self.start.clone()).square().sum();
-        Ok(read_scalar(squared, self.name)?.sqrt())
+    /// Adds `delta` to the accumulated change and rebuilds the weight.
+    fn add(&mut self, delta: Tensor<D>) {
+        self.change = self.change.clone() + delta;
+        self.weight = self.start.clone() + self.change.clone();
+    }
+
+    /// Records the current change as the one to keep.
+    pub(super) fn keep(&mut self) {
+        self.kept_change = self.change.clone();
+    }
+
+    /// Returns to the change kept after the last input that passed every check.
+    pub(super) fn restore(&mut self) {
+        self.change = self.kept_change.clone();
+        self.weight = self.start.clone() + self.change.clone();
+    }
+
+    /// Returns the weight with the kept change.
+    pub(super) fn kept_weight(&self) -> Tensor<D> {
+        self.start.clone() + self.kept_change.clone()
+    }
+
+    /// Returns the Frobenius norm of the current change.
+    pub(super) fn change_norm(&self) -> Result<f64, SpikingError> {
+        norm(&self.change, self.name)
     }
 
     pub(super) fn relative(&self, change_norm: f64) -> f64 {
@@ -110,7 +140,7 @@ impl<const D: usize> Plastic<D> {
         neurons: usize,
         steps: usize,
     ) -> Result<LayerSleepReport, SpikingError> {
-        let change_norm = self.change_norm(&self.kept)?;
+        let change_norm = norm(&self.kept_change, self.name)?;
         let firing_rate = spikes.map(|count| count as f64 / (neurons * steps).max(1) as f64);
         Ok(LayerSleepReport {
             layer: self.name.to_string(),
@@ -294,6 +324,11 @@ pub(super) enum Decoder {
     },
 }
 
+/// Returns the Frobenius norm of `tensor`.
+fn norm<const D: usize>(tensor: &Tensor<D>, name: &str) -> Result<f64, SpikingError> {
+    Ok(read_scalar(tensor.clone().square().sum(), name)?.sqrt())
+}
+
 /// Returns the biases a sleeping layer adds, or `None` when the configuration leaves them out.
 fn sleep_bias(bias: &Tensor<1>, config: &SleepConfig, device: &Device) -> Option<Tensor<1>> {
     config
@@ -450,12 +485,11 @@ impl SleepState {
             } => {
                 for (index, delta) in encoder_deltas.into_iter().enumerate() {
                     if let Some(delta) = delta {
-                        let mirror = &mut deconvolutions[mirror_index(index)];
-                        mirror.weight = mirror.weight.clone() + delta;
+                        deconvolutions[mirror_index(index)].add(delta);
                     }
                 }
                 if let Some(delta) = fc21_delta {
-                    fc3.weight = fc3.weight.clone() + delta.transpose();
+                    fc3.add(delta.transpose());
                 }
             }
             Decoder::Independent {
