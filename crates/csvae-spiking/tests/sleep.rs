@@ -876,11 +876,26 @@ fn masked_mean_input_runs() {
 
 #[test]
 fn config_serde_round_trip() {
-    for config in [SleepConfig::vae_paper(), SleepConfig::tadros_mnist()] {
+    for config in [
+        SleepConfig::vae_paper(),
+        SleepConfig::tadros_mnist(),
+        SleepConfig::converted_network(),
+    ] {
         let json = serde_json::to_string(&config).expect("serialise");
         let back: SleepConfig = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, config);
     }
+
+    // A configuration saved before per-layer rates existed still loads, with every multiplier
+    // at 1.
+    let mut old: serde_json::Value =
+        serde_json::to_value(SleepConfig::vae_paper()).expect("serialise");
+    old["stdp"]
+        .as_object_mut()
+        .expect("stdp is an object")
+        .remove("layer_rates");
+    let loaded: SleepConfig = serde_json::from_value(old).expect("parse without layer_rates");
+    assert_eq!(loaded, SleepConfig::vae_paper());
 }
 
 /// Times a VAE18-width sleep: `cargo test -p csvae-spiking --features flex --test sleep --
