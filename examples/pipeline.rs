@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Expected result: the default run on the embedded digits finishes on a 2-core CPU in about 12
-//! minutes and writes a run folder with report.md. `--quick` runs a narrow network in about 10
+//! minutes and writes a run folder with report.md. `--quick` runs a narrow network in about 15
 //! seconds once built.
 
 use std::path::PathBuf;
@@ -71,7 +71,8 @@ struct Args {
     /// Compute backend: flex (CPU, default), ndarray (CPU, slow), wgpu (GPU; needs --features wgpu).
     #[arg(long, default_value = "flex")]
     backend: Backend,
-    /// A small configuration that finishes in about a minute.
+    /// A narrow network that runs in about 15 seconds once built. Its sleep is shortened to 20
+    /// inputs of 8 steps, with averaged shared updates and 10 times the preset's rates.
     #[arg(long)]
     quick: bool,
     /// Start from this pipeline configuration (JSON, as a run writes to config.json) in place
@@ -107,7 +108,7 @@ struct Args {
     #[arg(long)]
     sleep_threshold: Option<f32>,
     /// Multiplier of the sleep learning rates for one layer, as LAYER=SCALE (repeatable; 0
-    /// freezes the layer), for example --layer-rate fc21=0.
+    /// freezes the layer), for example --layer-rate conv2=0.5.
     #[arg(long, value_parser = parse_layer_rate)]
     layer_rate: Vec<(String, f32)>,
     /// Weight dependence of the sleep's STDP updates (default: the preset's).
@@ -136,10 +137,15 @@ struct Args {
 fn parse_layer_rate(text: &str) -> Result<(String, f32), String> {
     let (layer, scale) = text
         .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not LAYER=SCALE, for example fc21=0"))?;
+        .ok_or_else(|| format!("`{text}` is not LAYER=SCALE, for example conv2=0.5"))?;
     let scale: f32 = scale
         .parse()
         .map_err(|_| format!("`{scale}` is not a number in `{text}`"))?;
+    if !(scale.is_finite() && scale >= 0.0) {
+        return Err(format!(
+            "rate multiplier {scale} in `{text}` is invalid; use a finite value of 0 or more"
+        ));
+    }
     LayerRates::default()
         .set(layer, scale)
         .map_err(|error| error.to_string())?;
@@ -222,7 +228,13 @@ fn main() -> anyhow::Result<()> {
             Decoder::Frozen => DecoderPlasticity::Frozen,
         };
     }
-    for (layer, scale) in &args.layer_rate {
+    for (index, (layer, scale)) in args.layer_rate.iter().enumerate() {
+        if args.layer_rate[..index]
+            .iter()
+            .any(|(seen, _)| seen == layer)
+        {
+            anyhow::bail!("--layer-rate names {layer} twice; give each layer once");
+        }
         config.sleep.stdp.layer_rates.set(layer, *scale)?;
     }
     if let Some(limit) = args.max_weight_change {

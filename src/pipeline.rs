@@ -109,6 +109,65 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// Checks every setting, so that a bad value fails before training starts and before the
+    /// run folder is created.
+    ///
+    /// # Errors
+    /// [`CsvaeError::InvalidArgument`] naming the field for a zero image count, an empty or
+    /// zero sweep time step, or an input gain that is not finite and above 0, and the errors of
+    /// the member configurations' own checks (model, training, simulation, sweep encoders,
+    /// sleep).
+    pub fn validate(&self) -> Result<(), CsvaeError> {
+        self.model.validate()?;
+        self.training.validate()?;
+        let counts = [
+            ("train_limit", self.train_limit.unwrap_or(1)),
+            ("calibration.images", self.calibration.images),
+            ("calibration.batch_size", self.calibration.batch_size),
+            ("spiking_images", self.spiking_images),
+            ("sweep.images", self.sweep.images),
+            ("sweep.batch_size", self.sweep.batch_size),
+            ("sleep_images", self.sleep_images),
+            ("evaluation_images", self.evaluation_images.unwrap_or(1)),
+            ("classifier_train_images", self.classifier_train_images),
+        ];
+        for (name, count) in counts {
+            if count == 0 {
+                return Err(CsvaeError::InvalidArgument {
+                    name: name.to_string(),
+                    message: "0 images; use 1 or more".to_string(),
+                });
+            }
+        }
+        self.simulation.validate()?;
+        if self.sweep.time_steps.is_empty() || self.sweep.time_steps.contains(&0) {
+            return Err(CsvaeError::InvalidArgument {
+                name: "sweep.time_steps".to_string(),
+                message: format!(
+                    "{:?}; list at least one number of steps, each 1 or more",
+                    self.sweep.time_steps
+                ),
+            });
+        }
+        for (_, encoder) in &self.sweep.encoders {
+            encoder
+                .validate()
+                .map_err(csvae_spiking::SpikingError::from)?;
+        }
+        self.sleep.validate()?;
+        if let Some(gain) = self
+            .control_gains
+            .iter()
+            .find(|gain| !(gain.is_finite() && **gain > 0.0))
+        {
+            return Err(CsvaeError::InvalidArgument {
+                name: "control_gains".to_string(),
+                message: format!("gain {gain}; every input gain must be finite and above 0"),
+            });
+        }
+        Ok(())
+    }
+
     /// Returns a small configuration that finishes in about 15 seconds on two cores once built:
     /// narrow widths, three epochs on 2,000 images, short simulations and a short sleep.
     pub fn quick() -> Self {
@@ -398,6 +457,7 @@ impl Pipeline {
         on_event: &mut dyn FnMut(PipelineEvent),
     ) -> Result<PipelineReport, CsvaeError> {
         let config = &self.config;
+        config.validate()?;
         if let Some(path) = &config.checkpoint
             && !path.is_file()
         {

@@ -9,9 +9,9 @@
 //! 4+4r    u8[..]   the elements, row-major
 //! ```
 //!
-//! A file may be gzip-compressed; the gzip magic bytes `1f 8b` select decompression. The
-//! decompressed size is capped at [`MAX_DECOMPRESSED_BYTES`] so that a small crafted archive
-//! cannot exhaust memory.
+//! A file may be gzip-compressed; the gzip magic bytes `1f 8b` select decompression. Only the
+//! size its header announces is kept, and at most [`MAX_DECOMPRESSED_BYTES`], so that a small
+//! crafted archive cannot exhaust memory.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -116,9 +116,16 @@ pub fn parse_idx(bytes: &[u8], rank: usize, path: &Path) -> Result<IdxArray> {
 
 /// Decompresses `bytes` when they start with the gzip magic `1f 8b`, else returns them as they are.
 ///
+/// The decompressed IDX header announces the payload size, so only that many bytes are kept:
+/// a stream whose header is not an unsigned-byte IDX header stops after the header, and bytes
+/// past the announced size are counted without being stored. Memory therefore stays at the
+/// announced size, and decompression work at [`MAX_DECOMPRESSED_BYTES`].
+///
 /// # Errors
-/// [`DataError::Io`] for corrupt gzip data and [`DataError::DecompressedTooLarge`] past
-/// [`MAX_DECOMPRESSED_BYTES`].
+/// [`DataError::Io`] for corrupt gzip data, [`DataError::DecompressedTooLarge`] for a header
+/// that announces more than [`MAX_DECOMPRESSED_BYTES`] or a stream that runs past it, and
+/// [`DataError::TrailingBytes`] for bytes after the announced payload. A short or invalid
+/// header is returned as it is, for [`parse_idx`] to name the problem.
 pub(crate) fn decompress_if_gzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     decompress_capped(bytes, path, MAX_DECOMPRESSED_BYTES)
 }
@@ -127,17 +134,65 @@ fn decompress_capped(bytes: Vec<u8>, path: &Path, limit: usize) -> Result<Vec<u8
     if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
         return Ok(bytes);
     }
-    // Reading one byte past the limit separates a file of exactly `limit` bytes from a larger
-    // one, and memory never holds more than `limit + 1` bytes.
+    let mut decoder = flate2::read::GzDecoder::new(bytes.as_slice());
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes.as_slice())
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|source| io_error(path, source))?;
-    if out.len() > limit {
+    let mut read_more = |out: &mut Vec<u8>, count: usize| -> Result<bool> {
+        let expected = out.len() + count;
+        (&mut decoder)
+            .take(count as u64)
+            .read_to_end(out)
+            .map_err(|source| io_error(path, source))?;
+        Ok(out.len() == expected)
+    };
+
+    // The magic: two zero bytes, the element type, the rank.
+    if !read_more(&mut out, 4)? || out[..3] != [0, 0, UNSIGNED_BYTE as u8] {
+        return Ok(out);
+    }
+    let rank = usize::from(out[3]);
+    if !read_more(&mut out, 4 * rank)? {
+        return Ok(out);
+    }
+    let header_len = out.len();
+    let dims: Vec<usize> = (0..rank)
+        .map(|axis| read_u32(&out, 4 + 4 * axis) as usize)
+        .collect();
+    let total = dims
+        .iter()
+        .try_fold(1usize, |size, &dim| size.checked_mul(dim))
+        .and_then(|payload| payload.checked_add(header_len));
+    let total = match total {
+        // A zero or overflowing dimension: `parse_idx` names the dimensions.
+        _ if dims.contains(&0) => return Ok(out),
+        None => return Ok(out),
+        Some(total) if total > limit => {
+            return Err(DataError::DecompressedTooLarge {
+                path: path.to_path_buf(),
+                limit,
+            });
+        }
+        Some(total) => total,
+    };
+    if !read_more(&mut out, total - header_len)? {
+        return Ok(out);
+    }
+
+    // Count what follows the payload without keeping it, up to one byte past the limit.
+    let extra = std::io::copy(
+        &mut (&mut decoder).take((limit - total) as u64 + 1),
+        &mut std::io::sink(),
+    )
+    .map_err(|source| io_error(path, source))?;
+    if total as u64 + extra > limit as u64 {
         return Err(DataError::DecompressedTooLarge {
             path: path.to_path_buf(),
             limit,
+        });
+    }
+    if extra > 0 {
+        return Err(DataError::TrailingBytes {
+            path: path.to_path_buf(),
+            extra: extra as usize,
         });
     }
     Ok(out)
@@ -306,17 +361,78 @@ mod tests {
         assert_eq!(array.dims, vec![3, 2, 3]);
     }
 
+    /// Returns the header of a rank-3 IDX file announcing `n` images of 28x28 pixels.
+    fn header(n: u32) -> Vec<u8> {
+        let mut bytes = vec![0, 0, 0x08, 3];
+        for d in [n, 28, 28] {
+            bytes.extend_from_slice(&d.to_be_bytes());
+        }
+        bytes
+    }
+
     #[test]
-    fn gzip_past_the_cap_is_rejected() {
+    fn gzip_non_idx_stops_at_magic() {
         // 64 KiB of zeros compress to well under a kilobyte: a miniature decompression bomb.
+        // Its first bytes are no IDX magic, so only those four are kept.
         let packed = gzip(&vec![0u8; 64 * 1024]);
         assert!(packed.len() < 1024, "{} compressed bytes", packed.len());
-        let err = decompress_capped(packed, here(), 64 * 1024 - 1).unwrap_err();
+        let unpacked = decompress_capped(packed, here(), 1 << 20).expect("gzip is valid");
+        assert_eq!(unpacked, vec![0, 0, 0, 0]);
+        let err = parse_idx(&unpacked, 3, here()).unwrap_err();
+        assert!(matches!(err, DataError::BadMagic { found: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn gzip_trailing_bytes_counted() {
+        let mut raw = header(2);
+        raw.extend(vec![7u8; 2 * 784 + 5000]);
+        let err = decompress_capped(gzip(&raw), here(), 1 << 20).unwrap_err();
         assert!(
-            matches!(err, DataError::DecompressedTooLarge { limit, .. } if limit == 64 * 1024 - 1),
+            matches!(err, DataError::TrailingBytes { extra: 5000, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn gzip_announced_size_past_cap() {
+        // The header alone announces 60,000 images; the cap is checked before any payload.
+        let err = decompress_capped(gzip(&header(60_000)), here(), 1 << 20).unwrap_err();
+        assert!(
+            matches!(err, DataError::DecompressedTooLarge { limit, .. } if limit == 1 << 20),
             "{err}"
         );
         assert!(err.to_string().contains("gunzip"), "{err}");
+    }
+
+    #[test]
+    fn gzip_stream_past_cap() {
+        // A valid payload followed by more zeros than the cap allows.
+        let mut raw = header(1);
+        raw.extend(vec![0u8; 784 + 8 * 1024]);
+        let err = decompress_capped(gzip(&raw), here(), 4 * 1024).unwrap_err();
+        assert!(
+            matches!(err, DataError::DecompressedTooLarge { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn gzip_short_payload_returned() {
+        let mut raw = header(2);
+        raw.extend(vec![1u8; 784]);
+        let unpacked = decompress_capped(gzip(&raw), here(), 1 << 20).expect("gzip is valid");
+        let err = parse_idx(&unpacked, 3, here()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::Truncated {
+                    expected: 1584,
+                    found: 800,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -654,6 +654,19 @@ fn invalid_configs_are_typed_errors() {
             value: -1.0
         })
     );
+    // Decoder rates take effect only with the independent decoder.
+    let mut ignored_rate = base;
+    ignored_rate.stdp.layer_rates.deconv2 = 0.0;
+    assert!(matches!(
+        ignored_rate.validate(),
+        Err(SpikingError::InvalidSleepParameter { ref parameter, .. })
+            if parameter == "stdp.layer_rates.deconv2"
+    ));
+    ignored_rate.decoder = DecoderPlasticity::Frozen;
+    assert!(ignored_rate.validate().is_err());
+    ignored_rate.decoder = DecoderPlasticity::Independent;
+    assert_eq!(ignored_rate.validate(), Ok(()));
+
     let mut rates = csvae_spiking::sleep::LayerRates::default();
     assert_eq!(
         rates.set("fc22", 0.5),

@@ -694,7 +694,8 @@ impl SleepConfig {
     /// [`SpikingError::Encoding`] for invalid encoder parameters, the errors of
     /// [`StdpConfig::validate`], [`SleepThresholds::validate`],
     /// [`CompetitionConfig::validate`] and [`RunawayGuard::validate`], and
-    /// [`SpikingError::InvalidSleepParameter`] for a mask window of 0.
+    /// [`SpikingError::InvalidSleepParameter`] for a mask window of 0 or for a decoder layer
+    /// rate other than 1 when the decoder does not learn from its own spikes.
     pub fn validate(&self) -> Result<(), SpikingError> {
         if self.inputs == 0 {
             return Err(SpikingError::ZeroSleepLength {
@@ -729,11 +730,41 @@ impl SleepConfig {
             });
         }
         self.stdp.validate()?;
+        self.check_decoder_rates()?;
         self.thresholds.validate()?;
         if let Some(competition) = &self.competition {
             competition.validate()?;
         }
         self.guard.validate()
+    }
+
+    /// Rejects a decoder layer rate that would be ignored: only the independent decoder uses
+    /// them, because a mirrored layer copies its encoder mirror's change and a frozen one never
+    /// changes.
+    fn check_decoder_rates(&self) -> Result<(), SpikingError> {
+        let role = match self.decoder {
+            DecoderPlasticity::Independent => return Ok(()),
+            DecoderPlasticity::Mirrored => {
+                "the mirrored decoder, where each decoder layer copies its encoder mirror's \
+                 change; set the mirror's rate (conv0..conv3, fc21) or use the independent decoder"
+            }
+            DecoderPlasticity::Frozen => "the frozen decoder, which never changes",
+        };
+        let rates = &self.stdp.layer_rates;
+        let decoder_layers = rates
+            .by_layer()
+            .into_iter()
+            .filter(|(layer, _)| *layer == "fc3" || layer.starts_with("deconv"));
+        for (layer, rate) in decoder_layers {
+            if rate != 1.0 {
+                return Err(SpikingError::InvalidSleepParameter {
+                    parameter: format!("stdp.layer_rates.{layer}"),
+                    value: f64::from(rate),
+                    expected: format!("1, because the rate has no effect with {role}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Returns the spike probability per step of a pixel with value `x` in `[0, 1]`.
