@@ -458,17 +458,20 @@ impl Pipeline {
     ) -> Result<PipelineReport, CsvaeError> {
         let config = &self.config;
         config.validate()?;
-        if let Some(path) = &config.checkpoint
-            && !path.is_file()
-        {
-            return Err(CsvaeError::InvalidArgument {
-                name: "checkpoint".into(),
-                message: format!(
-                    "{} is not a file; pass a cvae.bpk written by train_cvae or pipeline",
-                    path.display()
-                ),
-            });
-        }
+        // A checkpoint that is missing or does not fit fails here, before the run folder exists.
+        let loaded = match &config.checkpoint {
+            Some(path) if !path.is_file() => {
+                return Err(CsvaeError::InvalidArgument {
+                    name: "checkpoint".into(),
+                    message: format!(
+                        "{} is not a file; pass a cvae.bpk written by train_cvae or pipeline",
+                        path.display()
+                    ),
+                });
+            }
+            Some(path) => Some(load_checkpoint(&config.model, path, device)?),
+            None => None,
+        };
         std::fs::create_dir_all(out).map_err(|source| CsvaeError::Io {
             path: out.to_path_buf(),
             source,
@@ -489,8 +492,8 @@ impl Pipeline {
         on_event(PipelineEvent::StageStarted(Stage::Train));
         let start = Instant::now();
         device.seed(config.training.seed);
-        let (model, training) = match &config.checkpoint {
-            Some(path) => (load_checkpoint(&config.model, path, device)?, Vec::new()),
+        let (model, training) = match loaded {
+            Some(model) => (model, Vec::new()),
             None => {
                 let train_set = match config.train_limit {
                     Some(limit) => data.train.take(limit),
@@ -796,6 +799,9 @@ pub fn report_markdown(report: &PipelineReport) -> String {
         md.push_str(&format!("| {} | {:.1} |\n", stage.name(), seconds));
     }
     md.push_str("\n## Analog CVAE\n\n");
+    if let Some(path) = &report.config.checkpoint {
+        md.push_str(&format!("Loaded from {}.\n\n", path.display()));
+    }
     if let Some(last) = report.training.last() {
         md.push_str(&format!(
             "Trained {} epochs; last epoch train loss {:.2} at {:.0} images/s.\n\n",
@@ -809,7 +815,12 @@ pub fn report_markdown(report: &PipelineReport) -> String {
         "Test ({} images): BCE {:.2}, KL {:.2}, MSE {:.5}, PSNR {:.2} dB, SSIM {:.4}.\n\n",
         t.images, t.bce, t.kl, t.mse, t.psnr, t.ssim
     ));
-    md.push_str("## Conversion\n\n| layer | lambda |\n| --- | --- |\n");
+    md.push_str(
+        "## Conversion\n\nlambda is a layer's activation scale from calibration (a percentile \
+         of its positive activations). Balancing normalises each layer by it, so that an IF \
+         neuron fires at about its analog activation divided by lambda.\n\n\
+         | layer | lambda |\n| --- | --- |\n",
+    );
     for (layer, scale) in report.scales.by_layer() {
         md.push_str(&format!("| {layer} | {scale:.4} |\n"));
     }

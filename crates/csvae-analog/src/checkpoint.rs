@@ -56,8 +56,27 @@ pub fn load_checkpoint(config: &CvaeConfig, path: &Path, device: &Device) -> Res
     let model = config.init(device)?;
     let model = model
         .try_load_record(record)
-        .map_err(|e| checkpoint_error(e.to_string()))?;
+        .map_err(|e| checkpoint_error(summarize_load_error(&e.to_string(), config)))?;
     Ok(model.valid())
+}
+
+/// Shortens burn's list of per-tensor shape mismatches, one entry per tensor, to a count, the
+/// first entry and what to do.
+fn summarize_load_error(message: &str, config: &CvaeConfig) -> String {
+    let mismatches = message.matches("shape mismatch").count();
+    if mismatches == 0 {
+        return message.to_string();
+    }
+    let first = message
+        .split('"')
+        .find(|part| part.contains("shape mismatch"))
+        .unwrap_or("");
+    format!(
+        "{mismatches} tensors have other shapes than the requested architecture (channels {:?}, \
+         latent {}), first {first}; load the checkpoint with the model configuration it was \
+         trained with, which its run folder's config.json records",
+        config.channels, config.latent_dim
+    )
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.
