@@ -114,9 +114,9 @@ impl PipelineConfig {
     ///
     /// # Errors
     /// [`CsvaeError::InvalidArgument`] naming the field for a zero image count, an empty or
-    /// zero sweep time step, or an input gain that is not finite and above 0, and the errors of
-    /// the member configurations' own checks (model, training, simulation, sweep encoders,
-    /// sleep).
+    /// zero sweep time step, or an input gain that is not finite and above 0. The member
+    /// configurations' own checks (model, training, simulation, sweep encoders, sleep) return
+    /// their errors.
     pub fn validate(&self) -> Result<(), CsvaeError> {
         self.model.validate()?;
         self.training.validate()?;

@@ -252,7 +252,7 @@ fn bad_checkpoints_are_typed_errors() {
     save_checkpoint(&other, &path).expect("save");
     let err = load_checkpoint(&config, &path, &device).unwrap_err();
     assert!(matches!(err, AnalogError::Checkpoint { .. }), "{err}");
-    // The message counts the mismatches, shows one and says how to fix it, in a few lines.
+    // The message counts the mismatches, shows one and names the fix, in a few lines.
     let message = err.to_string();
     assert!(message.contains("tensors have other shapes"), "{message}");
     assert!(message.contains("config.json"), "{message}");
