@@ -36,6 +36,7 @@ use crate::sweep::{
 
 /// Settings of every stage of the pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Architecture of the CVAE. Default: VAE18.
     pub model: CvaeConfig,

@@ -17,6 +17,7 @@ pub const SWEEP_TIME_STEPS: [usize; 6] = [8, 16, 32, 64, 128, 256];
 
 /// Settings of [`fidelity_sweep`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SweepConfig {
     /// Time steps to simulate. Default: [`SWEEP_TIME_STEPS`].
     pub time_steps: Vec<usize>,

@@ -104,3 +104,40 @@ fn quick_pipeline_writes_every_section() {
         assert!(json.get(key).is_some(), "{key} missing from report.json");
     }
 }
+
+#[test]
+fn config_json_rejects_unknown_fields() {
+    let config = PipelineConfig::default();
+    let json = serde_json::to_value(&config).expect("serialise");
+    let back: PipelineConfig = serde_json::from_value(json.clone()).expect("round trip");
+    assert_eq!(back, config);
+
+    // A misspelt key fails instead of being dropped silently, at any depth.
+    for (section, key) in [(None, "sleep_image"), (Some("sleep"), "steps")] {
+        let mut edited = json.clone();
+        let object = match section {
+            Some(name) => &mut edited[name],
+            None => &mut edited,
+        };
+        object
+            .as_object_mut()
+            .expect("object")
+            .insert(key.to_string(), serde_json::json!(5));
+        let err = serde_json::from_value::<PipelineConfig>(edited).unwrap_err();
+        assert!(err.to_string().contains(key), "{key}: {err}");
+    }
+}
+
+#[test]
+fn invalid_config_fails_before_output() {
+    let data = Dataset::embedded_mnist().expect("embedded sample");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let mut config = PipelineConfig::quick();
+    config.sleep.guard.max_relative_change = Some(0.0);
+    let err = Pipeline::new(config)
+        .run(&data, &Device::flex(), &out, &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("max_relative_change"), "{err}");
+    assert!(!out.exists(), "the run folder was created");
+}

@@ -31,6 +31,7 @@ pub const BOTTLENECK_SIZE: usize = 4;
 /// deconv4  ConvTranspose2d c0->c_in k5 s1 p2 1 x 28 x 28
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CvaeConfig {
     /// Channels of the input image. Default: 1.
     pub input_channels: usize,

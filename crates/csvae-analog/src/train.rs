@@ -15,6 +15,7 @@ use crate::model::Cvae;
 
 /// Settings of [`train`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Passes over the training set. Default: 5.
     pub epochs: usize,

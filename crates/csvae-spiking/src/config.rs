@@ -86,6 +86,7 @@ pub enum LatentSampling {
 
 /// Settings of one CSVAE simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SimulationConfig {
     /// Time steps `T` of the encoder and, afterwards, of the decoder. Default: 32.
     pub time_steps: usize,

@@ -42,6 +42,7 @@ impl Default for ScaleStatistic {
 
 /// Settings of [`calibrate`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CalibrationConfig {
     /// Number of images taken from the start of the set. Default: 500.
     pub images: usize,

@@ -18,6 +18,7 @@ macro_rules! sleep_layer_values {
     ($(#[$meta:meta])* $name:ident, $field_doc:literal) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
         pub struct $name {
             #[doc = concat!($field_doc, " conv0.")]
             pub conv0: f32,
@@ -167,6 +168,7 @@ pub enum RateSchedule {
 
 /// The STDP rule: learning rates, window, weight dependence and schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StdpConfig {
     /// Potentiation rate at the first input, in weight units of the scaled spiking network (0
     /// or more).
@@ -299,6 +301,7 @@ fn check_rate(name: &str, value: f32) -> Result<(), SpikingError> {
 
 /// The winners of one convolution layer under competition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Winners {
     /// Maximum number of neurons that learn per step (1 or more).
     pub k: usize,
@@ -310,6 +313,7 @@ pub struct Winners {
 /// Competition between the neurons of the encoder layers, after SpykeTorch's k-winners-take-all
 /// and point-wise inhibition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CompetitionConfig {
     /// Winners of conv0.
     pub conv0: Winners,
@@ -460,6 +464,7 @@ pub enum SleepInputMode {
 /// Every check runs after each input. When one fails, the sleep returns the weights as they
 /// were after the last input that passed every check, and reports the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunawayGuard {
     /// Largest relative weight change `||W - W_start|| / ||W_start||` (Frobenius norms) of
     /// any plastic layer. Default: 0.05.
@@ -533,6 +538,7 @@ impl RunawayGuard {
 /// published parameters where the papers give them. Their docs mark the other values as our
 /// choices. `Default` is [`SleepConfig::vae_paper`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SleepConfig {
     /// Inputs presented (1 or more). Membrane potentials and STDP traces restart at 0 at the
     /// start of every input.
