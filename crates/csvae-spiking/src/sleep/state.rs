@@ -231,26 +231,19 @@ impl ConvLayer {
         let recent = self.neurons.trace.update(&spikes);
         if self.synapse.plastic {
             let rule = self.synapse.rule(config, rates);
-            let weight = &self.synapse.weight;
-            let update = if self.transposed {
-                conv_transpose2d_stdp(
-                    weight,
-                    pre_recent,
-                    learners,
-                    self.stride,
-                    self.padding,
-                    &rule,
-                )
+            let stdp = if self.transposed {
+                conv_transpose2d_stdp
             } else {
-                conv2d_stdp(
-                    weight,
-                    pre_recent,
-                    learners,
-                    self.stride,
-                    self.padding,
-                    &rule,
-                )
+                conv2d_stdp
             };
+            let update = stdp(
+                &self.synapse.weight,
+                pre_recent,
+                learners,
+                self.stride,
+                self.padding,
+                &rule,
+            );
             self.synapse.stage(update);
         }
         Ok((spikes, recent))
