@@ -101,7 +101,7 @@ struct Args {
     #[arg(long)]
     a_minus: Option<f32>,
     /// Divide shared convolution-weight updates by the number of positions sharing the weight
-    /// (default: sum them, as the presets do).
+    /// (default: the preset's; converted averages them, vae-paper and tadros sum them).
     #[arg(long)]
     mean_shared_updates: bool,
     /// Firing threshold of every layer during sleep (default: the preset's).
@@ -246,6 +246,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(time_steps) = args.sweep_time_steps.clone() {
         config.sweep.time_steps = time_steps;
     }
+    // `Pipeline::run` checks again, but a bad value should fail before the banner.
+    config.validate()?;
 
     println!(
         "csvae pipeline on {} ({} backend), writing {}",
@@ -313,8 +315,9 @@ fn main() -> anyhow::Result<()> {
     );
     if let Some(stop) = &report.sleep.early_stop {
         println!(
-            "Note: the runaway guard stopped the sleep after {} applied inputs: {stop}.",
-            report.sleep.inputs_applied
+            "Note: the runaway guard stopped the sleep at input {} of {}: {stop}. The network \
+             keeps the changes of the inputs before it ({} applied).",
+            report.sleep.inputs_presented, report.config.sleep.inputs, report.sleep.inputs_applied
         );
         if report.sleep.inputs_applied == 0 {
             println!("The CVAE after sleep therefore equals the CVAE before.");

@@ -210,7 +210,8 @@ impl PipelineConfig {
 fn sleep_markdown(sleep: &SleepReport, change_norms: &[(String, f64)]) -> String {
     let mut md = String::new();
     md.push_str(&format!(
-        "Inputs presented {}, applied {}; {} steps; final a_plus {:.3e}, a_minus {:.3e}; input firing rate {:.4}.\n\n",
+        "Inputs presented {}, applied {}; {} steps. Rates of the last input (a schedule may \
+         change them): a_plus {:.3e}, a_minus {:.3e}. Input firing rate {:.4}.\n\n",
         sleep.inputs_presented,
         sleep.inputs_applied,
         sleep.steps_run,
@@ -228,13 +229,16 @@ fn sleep_markdown(sleep: &SleepReport, change_norms: &[(String, f64)]) -> String
             "The runaway guard stopped the sleep early ({stop}); the network keeps the weights \
              from before that input.\n\n"
         )),
-        None => md.push_str("The sleep presented every input.\n\n"),
+        None => {}
     }
     md.push_str(
-        "Events are STDP updates computed per synapse: potentiation where the pre-synaptic \
-         neuron fired within the window before a post-synaptic spike, depression where it did \
-         not. With additive updates, depression events far outnumbering potentiation events \
-         (times a_minus / a_plus) shift the weights down.\n\n",
+        "Firing rate is spikes per neuron and step; \"-\" marks a layer whose neurons do not \
+         run (a mirrored decoder layer copies its encoder mirror's change). Relative change is \
+         ||W_after - W_before|| / ||W_before|| (Frobenius norms). Events are STDP updates per \
+         synapse: potentiation where the pre-synaptic neuron fired within the window before a \
+         post-synaptic spike, depression where it did not. Under additive updates a layer's \
+         weights drift down when the depression-to-potentiation ratio exceeds a_plus / a_minus \
+         and up when it is below.\n\n",
     );
     md.push_str(
         "| layer | mirror of | plastic | firing rate | relative change | change norm (spiking domain) | potentiation events | depression events | depression per potentiation |\n\
