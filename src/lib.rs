@@ -12,7 +12,7 @@
 //! | [`transfer`] | batch-norm folding, threshold balancing, ANN <-> SNN transfer |
 //!
 //! [`pipeline::Pipeline`] runs every stage with one configuration. The stages also compose by
-//! hand; this example trains a narrow CVAE briefly on the embedded digits, converts it, runs the
+//! hand. This example trains a narrow CVAE briefly on the embedded digits, converts it, runs the
 //! CSVAE on Bernoulli spikes, lets it sleep and transfers the weights back:
 //!
 //! ```
