@@ -104,6 +104,10 @@ struct Args {
     /// (default: the preset's; converted averages them, vae-paper and tadros sum them).
     #[arg(long)]
     mean_shared_updates: bool,
+    /// Scale depression at every step so that each layer's additive STDP changes sum to zero
+    /// (a_minus becomes a_plus times the step's potentiation-to-depression event ratio).
+    #[arg(long)]
+    balance_depression: bool,
     /// Firing threshold of every layer during sleep (default: the preset's).
     #[arg(long)]
     sleep_threshold: Option<f32>,
@@ -213,6 +217,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.mean_shared_updates {
         config.sleep.stdp.shared_weight_update = SharedWeightUpdate::Mean;
+    }
+    if args.balance_depression {
+        config.sleep.stdp.balance_depression = true;
     }
     if let Some(dependence) = args.weight_dependence {
         config.sleep.stdp.weight_dependence = match dependence {

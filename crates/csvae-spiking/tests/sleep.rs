@@ -50,6 +50,7 @@ fn rule(dependence: WeightDependence, range: WeightRange) -> StdpRule {
         weight_dependence: dependence,
         weight_range: range,
         shared_weight_update: SharedWeightUpdate::Sum,
+        balance_depression: false,
     }
 }
 
@@ -95,6 +96,36 @@ fn linear_update_each_dependence() {
         assert_eq!(scalar(update.potentiation_events), 2.0, "{dependence:?}");
         assert_eq!(scalar(update.depression_events), 1.0, "{dependence:?}");
     }
+}
+
+/// The same layer with balanced depression: P = 2 and D = 1, so a_minus becomes
+/// 0.1 * 2 / 1 = 0.2 and the changes sum to zero.
+#[test]
+fn linear_update_balanced_depression() {
+    let device = device();
+    let weight = Tensor::<2>::from_data([[0.1f32, 0.2], [0.3, 0.4], [0.5, 0.6]], &device);
+    let pre = Tensor::<2>::from_data([[1.0f32, 0.0, 1.0]], &device);
+    let post = Tensor::<2>::from_data([[1.0f32, 0.0]], &device);
+    let mut balanced = rule(
+        WeightDependence::Additive,
+        WeightRange { min: 0.1, max: 0.6 },
+    );
+    balanced.balance_depression = true;
+
+    let update = linear_stdp(&weight, pre, post, &balanced);
+    let delta = values(&update.delta);
+    assert_close(&delta, &[0.1, 0.0, -0.2, 0.0, 0.1, 0.0], "balanced");
+    assert!(delta.iter().sum::<f32>().abs() <= TOLERANCE, "{delta:?}");
+
+    // Without any depression event the ratio divides by 1, and only potentiation remains.
+    let all_causal = Tensor::<2>::from_data([[1.0f32, 1.0, 1.0]], &device);
+    let post = Tensor::<2>::from_data([[1.0f32, 0.0]], &device);
+    let update = linear_stdp(&weight, all_causal, post, &balanced);
+    assert_close(
+        &values(&update.delta),
+        &[0.1, 0.0, 0.1, 0.0, 0.1, 0.0],
+        "no depression",
+    );
 }
 
 /// Two images in one batch, mean over the batch.
@@ -339,6 +370,7 @@ fn short_config() -> SleepConfig {
             shared_weight_update: SharedWeightUpdate::Sum,
             schedule: RateSchedule::Constant,
             layer_rates: csvae_spiking::sleep::LayerRates::default(),
+            balance_depression: false,
         },
         competition: None,
         guard: RunawayGuard::off(),
@@ -519,6 +551,37 @@ fn layer_rate_scales_first_step() {
     assert!(single.iter().any(|&d| d != 0.0), "conv0 did not change");
     let expected: Vec<f32> = single.iter().map(|d| 2.0 * d).collect();
     assert_close(&double, &expected, "conv0 change at multiplier 2");
+}
+
+#[test]
+fn balanced_depression_removes_drift() {
+    // With a_minus = 0.75 a_plus and most pre-synaptic neurons silent, depression dominates and
+    // the summed change of a layer is strongly negative. Balanced depression makes every step's
+    // additive changes sum to zero, so only float rounding is left of the net change.
+    let network = small_network(7);
+    let inputs = digits(3);
+    let plain = short_config();
+    let mut balanced = plain;
+    balanced.stdp.balance_depression = true;
+
+    let before = weights(&network);
+    let drift = |config: &SleepConfig, layer: usize| {
+        let after = weights(&run(&network, &inputs, config).network);
+        let change = difference(&after[layer].1, &before[layer].1);
+        let net: f32 = change.iter().sum();
+        let total: f32 = change.iter().map(|d| d.abs()).sum();
+        assert!(total > 0.0, "layer {layer} did not change");
+        net / total
+    };
+    for (layer, name) in [(0, "conv0"), (1, "conv1"), (2, "conv2"), (3, "conv3")] {
+        let plain_drift = drift(&plain, layer);
+        let balanced_drift = drift(&balanced, layer);
+        assert!(plain_drift < -0.5, "{name}: plain drift {plain_drift}");
+        assert!(
+            balanced_drift.abs() < 1e-3,
+            "{name}: balanced drift {balanced_drift}"
+        );
+    }
 }
 
 #[test]

@@ -189,6 +189,13 @@ pub struct StdpConfig {
     /// Multipliers of `a_plus` and `a_minus` per layer. Default: 1 everywhere.
     #[serde(default)]
     pub layer_rates: LayerRates,
+    /// Replaces `a_minus` at every step and in every layer by `a_plus * P / D`, with `P` and
+    /// `D` the layer's potentiation and depression events of that step. Under additive updates
+    /// a layer's changes then sum to zero: STDP moves weight from non-causal to causal synapses
+    /// instead of shifting every weight down when most inputs are silent. The configured
+    /// `a_minus` is unused. Default: false.
+    #[serde(default)]
+    pub balance_depression: bool,
 }
 
 sleep_layer_values! {
@@ -605,6 +612,7 @@ impl SleepConfig {
                     max_a_plus: 0.15,
                 },
                 layer_rates: LayerRates::default(),
+                balance_depression: false,
             },
             competition: Some(CompetitionConfig::vae_paper()),
             decoder: DecoderPlasticity::Mirrored,
@@ -678,6 +686,7 @@ impl SleepConfig {
                 shared_weight_update: SharedWeightUpdate::Sum,
                 schedule: RateSchedule::Constant,
                 layer_rates: LayerRates::default(),
+                balance_depression: false,
             },
             competition: None,
             decoder: DecoderPlasticity::Mirrored,

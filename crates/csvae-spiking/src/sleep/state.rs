@@ -131,6 +131,7 @@ impl<const D: usize> Plastic<D> {
             weight_dependence: config.stdp.weight_dependence,
             weight_range: self.range,
             shared_weight_update: config.stdp.shared_weight_update,
+            balance_depression: config.stdp.balance_depression,
         }
     }
 

@@ -49,6 +49,9 @@ pub struct StdpRule {
     pub weight_range: WeightRange,
     /// Combination of the updates of a shared weight.
     pub shared_weight_update: SharedWeightUpdate,
+    /// Whether depression is scaled so that the additive updates of the step sum to zero
+    /// (see [`super::StdpConfig::balance_depression`]); `rates.a_minus` is then unused.
+    pub balance_depression: bool,
 }
 
 /// The weight change of one step and the event counts behind it.
@@ -96,8 +99,15 @@ fn combine<const D: usize>(
 ) -> StdpUpdate<D> {
     let potentiation_events = potentiation.clone().sum();
     let depression_events = depression.clone().sum();
-    let mut delta =
-        potentiation.mul_scalar(rule.rates.a_plus) - depression.mul_scalar(rule.rates.a_minus);
+    let mut delta = if rule.balance_depression {
+        // a_minus = a_plus * P / D, kept on the device; a step without depression events
+        // divides by 1 instead of 0, and then the depression term is 0 anyway.
+        let ratio = potentiation_events.clone() / depression_events.clone().clamp_min(1.0);
+        let ratio = ratio.reshape([1; D]);
+        (potentiation - depression * ratio).mul_scalar(rule.rates.a_plus)
+    } else {
+        potentiation.mul_scalar(rule.rates.a_plus) - depression.mul_scalar(rule.rates.a_minus)
+    };
     if let Some(factor) = weight_factor(weight, rule.weight_dependence, rule.weight_range) {
         delta = delta * factor;
     }
