@@ -27,7 +27,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum SleepPreset {
     /// Our settings for a converted network: averaged updates, thresholds 0.25, fc21 frozen,
-    /// balanced a_plus 1e-4 and a_minus 1.5e-6.
+    /// a_plus 1e-4 with balanced depression.
     Converted,
     /// The VAE paper's settings: k-winners, doubling a_plus.
     VaePaper,

@@ -630,14 +630,13 @@ impl SleepConfig {
     ///   steps on VAE18; at threshold 1 conv3 fires in 0.05% of steps and fc21 stays silent).
     /// - fc21, and with it its mirror fc3, is frozen (layer rate 0): its updates have no
     ///   positions to average over, so it changes 7% in one input at the rates below.
-    /// - a_plus is 1e-4 and a_minus 1.5e-6. On the converted VAE18, conv1..conv3 see about 65
-    ///   depression events per potentiation event (most of a winner's inputs are silent), so
-    ///   the VAE paper's a_minus = 0.75 a_plus shifts every weight down and costs about 0.9 dB
-    ///   of test PSNR at 4.5% change in conv2. This ratio balances the two.
+    /// - a_plus is 1e-4 and depression is balanced ([`StdpConfig::balance_depression`]). On
+    ///   the converted VAE18, conv1..conv3 see about 65 depression events per potentiation
+    ///   event (most of a winner's inputs are silent), so the VAE paper's a_minus = 0.75 a_plus
+    ///   shifts every weight down and costs about 0.9 dB of test PSNR at 4.5% change in conv2.
+    ///   a_minus is set to 1.5e-6, the ratio measured there, for use with the balance off.
     ///
     /// 500 inputs.
-    // NOTE: the event ratio was measured on one VAE18 checkpoint (5 epochs, embedded MNIST); a
-    // network trained otherwise may need another a_minus. The sleep report counts both events.
     pub fn converted_network() -> Self {
         let mut rates = LayerRates::default();
         rates.fc21 = 0.0;
@@ -650,6 +649,7 @@ impl SleepConfig {
                 a_minus: 1.5e-6,
                 shared_weight_update: SharedWeightUpdate::Mean,
                 layer_rates: rates,
+                balance_depression: true,
                 ..vae_paper.stdp
             },
             ..vae_paper
