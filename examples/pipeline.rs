@@ -6,7 +6,7 @@
 //! cargo run --release --example pipeline -- --quick --out runs/quick
 //! ```
 //!
-//! Expected result: the default run on the embedded digits finishes on a 2-core CPU in about 12
+//! Expected result: the default run on the embedded digits finishes on a 2-core CPU in 10 to 12
 //! minutes and writes a run folder with report.md. `--quick` runs a narrow network in about 15
 //! seconds once built.
 
