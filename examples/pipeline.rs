@@ -101,7 +101,7 @@ struct Args {
     #[arg(long)]
     a_minus: Option<f32>,
     /// Divide shared convolution-weight updates by the number of positions sharing the weight
-    /// (default: the preset's; converted averages them, vae-paper and tadros sum them).
+    /// (default: the preset's, so converted averages them and vae-paper and tadros sum them).
     #[arg(long)]
     mean_shared_updates: bool,
     /// Scale depression at every step so that each layer's additive STDP changes sum to zero
@@ -173,8 +173,8 @@ fn main() -> anyhow::Result<()> {
     match args.sleep {
         Some(SleepPreset::Converted) => config.sleep = SleepConfig::converted_network(),
         Some(SleepPreset::VaePaper) => {
-            // 500 of the preset's 3,000 inputs keep the run within minutes on two cores; the
-            // learning rates then stay at their initial values.
+            // 500 of the preset's 3,000 inputs keep the run within minutes on two cores, so the
+            // learning rates stay at their initial values.
             config.sleep = SleepConfig {
                 inputs: 500,
                 ..SleepConfig::vae_paper()
@@ -183,8 +183,8 @@ fn main() -> anyhow::Result<()> {
         Some(SleepPreset::Tadros) => config.sleep = SleepConfig::tadros_mnist(),
         None => {}
     }
-    // `PipelineConfig::quick` already shortened its own sleep; a preset chosen here needs the
-    // same treatment.
+    // `PipelineConfig::quick` already shortened its own sleep, but a preset chosen here needs
+    // the same treatment.
     if args.quick && args.sleep.is_some() {
         config.sleep = quick_sleep(config.sleep);
     }

@@ -28,7 +28,7 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
-    /// A gzip-compressed file expands past [`crate::MAX_DECOMPRESSED_BYTES`].
+    /// A gzip-compressed file announces or expands to more than [`crate::MAX_DECOMPRESSED_BYTES`].
     #[error(
         "{path}: decompresses to more than {limit} bytes, larger than any IDX dataset this \
          reader expects; if the file is genuine, decompress it with `gunzip` and pass the raw file"

@@ -117,7 +117,7 @@ pub fn parse_idx(bytes: &[u8], rank: usize, path: &Path) -> Result<IdxArray> {
 /// Decompresses `bytes` when they start with the gzip magic `1f 8b`, else returns them as they are.
 ///
 /// The decompressed IDX header announces the payload size, so only that many bytes are kept:
-/// a stream whose header is not an unsigned-byte IDX header stops after the header, and bytes
+/// a stream whose first four bytes are not an unsigned-byte IDX magic stops there, and bytes
 /// past the announced size are counted without being stored. Memory therefore stays at the
 /// announced size, and decompression work at [`MAX_DECOMPRESSED_BYTES`].
 ///

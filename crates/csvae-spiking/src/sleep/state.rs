@@ -25,7 +25,7 @@ use crate::model::Csvae;
 pub(super) struct Plastic<const D: usize> {
     pub(super) name: &'static str,
     mirror_of: Option<&'static str>,
-    /// Multiplier of the learning rates; 0 freezes the weight.
+    /// Multiplier of the learning rates, where 0 freezes the weight.
     rate_scale: f32,
     pub(super) plastic: bool,
     /// `start + change`, the weight the layer computes with.

@@ -49,8 +49,8 @@ pub struct StdpRule {
     pub weight_range: WeightRange,
     /// Combination of the updates of a shared weight.
     pub shared_weight_update: SharedWeightUpdate,
-    /// Whether depression is scaled so that the additive updates of the step sum to zero
-    /// (see [`super::StdpConfig::balance_depression`]); `rates.a_minus` is then unused.
+    /// Whether depression is scaled so that the additive updates of the step sum to zero, as
+    /// [`super::StdpConfig::balance_depression`] describes. `rates.a_minus` is then unused.
     pub balance_depression: bool,
 }
 
@@ -100,8 +100,8 @@ fn combine<const D: usize>(
     let potentiation_events = potentiation.clone().sum();
     let depression_events = depression.clone().sum();
     let mut delta = if rule.balance_depression {
-        // a_minus = a_plus * P / D, kept on the device; a step without depression events
-        // divides by 1 instead of 0, and then the depression term is 0 anyway.
+        // a_minus = a_plus * P / D stays on the device. A step without depression events
+        // divides by 1 instead of 0, and its depression term is 0 anyway.
         let ratio = potentiation_events.clone() / depression_events.clone().clamp_min(1.0);
         let ratio = ratio.reshape([1; D]);
         (potentiation - depression * ratio).mul_scalar(rule.rates.a_plus)
